@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test of the project. This is the README's test command and what CI runs.
+# Each stage prints what it checks; the script stops at the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED="${EXACTQ_SHARED:-../shared}"
+
+# dfdx allocates fresh buffers every step; keep freed pages (see docs/performance.md).
+export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=8589934592 MALLOC_TOP_PAD_=536870912
+
+echo "== core builds for Cortex-M4F and Cortex-M0 (no FPU)"
+cargo build -q -p exactq-core --target thumbv7em-none-eabihf
+cargo build -q -p exactq-core --target thumbv6m-none-eabi
+
+echo "== unit, property and integration tests"
+cargo test --workspace

@@ -1,0 +1,1 @@
+//! exactq-trainer: host-side training, quantization and tooling built on `exactq-core`.
