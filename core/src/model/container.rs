@@ -30,9 +30,11 @@ pub(crate) const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HD
 /// One section as found in a container, payload borrowed from the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Section<'a> {
+    /// Four ASCII bytes naming the section.
     pub tag: [u8; 4],
     /// Stored CRC-32 of `payload` (not yet checked; see [`Section::verify`]).
     pub crc: u32,
+    /// The payload, borrowed from the file.
     pub payload: &'a [u8],
     /// Offset of the payload from the start of the file (a multiple of 16).
     pub offset: usize,
@@ -190,6 +192,7 @@ mod writer {
     }
 
     impl ContainerWriter {
+        /// A container with no section yet.
         pub fn new() -> Self {
             let mut bytes = Vec::with_capacity(64);
             bytes.extend_from_slice(&CONTAINER_MAGIC);
