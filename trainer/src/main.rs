@@ -1,5 +1,6 @@
 //! The `exactq` command-line tool.
 use clap::{Parser, Subcommand};
+use exactq_trainer::cli;
 
 #[derive(Parser)]
 #[command(name = "exactq", version, about = "Bit-exact INT8 quantization-aware training")]
@@ -9,8 +10,29 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Train a zoo model in float.
+    Train(cli::train::TrainArgs),
+    /// Test-set metric of a checkpoint.
+    Eval(cli::eval::EvalArgs),
+    /// Show what a checkpoint holds.
+    Inspect(cli::inspect::InspectArgs),
+}
 
 fn main() {
-    let _cli = Cli::parse();
+    cli::tune_malloc();
+    // Bugs must not print backtraces at users: report and exit 2 like any other error.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error: internal error: {info}");
+        std::process::exit(2);
+    }));
+    let result = match Cli::parse().command {
+        Command::Train(args) => cli::train::run(args),
+        Command::Eval(args) => cli::eval::run(args),
+        Command::Inspect(args) => cli::inspect::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
+    }
 }
