@@ -107,7 +107,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let (first, rest) = bytes.split_at(bytes.len() / 2);
+        f.write_all(first)?;
+        fault_injection_pause();
+        f.write_all(rest)?;
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, path)?;
@@ -117,4 +120,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(io)
+}
+
+/// Fault injection for the crash-safety test: when `EXACTQ_FAULT_WRITE_PAUSE_MS` is set, a
+/// checkpoint write stops halfway for that long, so a test can kill the process mid-write.
+fn fault_injection_pause() {
+    if let Some(ms) = std::env::var_os("EXACTQ_FAULT_WRITE_PAUSE_MS").and_then(|v| v.to_str()?.parse::<u64>().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
