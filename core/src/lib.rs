@@ -7,7 +7,7 @@
 //! - [`kernels`]: int8 NHWC kernels, one op per file, writing into caller buffers.
 //! - [`Error`]: the single error type.
 #![no_std]
-#![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 // `is_multiple_of` needs Rust 1.87; the workspace supports 1.85.
 #![allow(clippy::manual_is_multiple_of)]
