@@ -180,6 +180,9 @@ struct Reader<'a> {
     path: &'a str,
 }
 
+/// input1, input2 and output of an element-wise case.
+type ElementwiseTensors = (Tensor<i8>, Tensor<i8>, Tensor<i8>);
+
 /// A tensor as read from a file.
 struct Tensor<T> {
     shape: Vec<usize>,
@@ -792,7 +795,7 @@ fn elementwise_inputs(
     r: &Reader,
     case: &Value,
     at: &str,
-) -> Result<(Tensor<i8>, Tensor<i8>, Tensor<i8>), VectorFileError> {
+) -> Result<ElementwiseTensors, VectorFileError> {
     let a = r.tensor_i8(case, "input1", at)?;
     let b = r.tensor_i8(case, "input2", at)?;
     let out = r.tensor_i8(case, "output", at)?;
