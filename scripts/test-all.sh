@@ -20,7 +20,8 @@ cargo test -q -p exactq-core --test kernels
 
 echo "== golden kernel vectors (CMSIS-NN, qvec/1) through the core"
 if [ -d "$SHARED/vectors/cmsis-nn" ]; then
-  cargo run -q --release --bin exactq -- check-vectors "$SHARED"/vectors/cmsis-nn/*.json
+  # The test profile reuses what `cargo test --workspace` just built.
+  cargo run -q --profile test --bin exactq -- check-vectors "$SHARED"/vectors/cmsis-nn/*.json
 else
   echo "skipped: $SHARED/vectors/cmsis-nn is absent"
 fi
