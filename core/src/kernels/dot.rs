@@ -47,11 +47,11 @@ pub fn dots_2xn(
     acc0: &mut [i32],
     acc1: &mut [i32],
 ) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
     {
         x86::dots_2xn(a0, a1, filter, k_len, first_row, acc0, acc1)
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
     {
         dots_2xn_portable(a0, a1, filter, k_len, first_row, acc0, acc1)
     }
@@ -59,23 +59,23 @@ pub fn dots_2xn(
 
 /// Which instruction set [`dots_2xn`] uses here: `"avx2"`, `"sse2"` or `"portable"`.
 pub fn dot_path() -> &'static str {
-    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    #[cfg(all(target_arch = "x86_64", feature = "std", not(feature = "portable")))]
     {
         if std::is_x86_feature_detected!("avx2") {
             return "avx2";
         }
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
     {
         "sse2"
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
     {
         "portable"
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 mod x86 {
     use core::arch::x86_64::*;
 

@@ -213,7 +213,7 @@ pub(crate) fn window_output_hw(
 /// arithmetic is integer and identical either way.
 #[inline(always)]
 pub(crate) fn with_best_isa<R>(kernel: impl FnOnce() -> R) -> R {
-    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    #[cfg(all(target_arch = "x86_64", feature = "std", not(feature = "portable")))]
     {
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 is present (checked just above).
@@ -225,7 +225,7 @@ pub(crate) fn with_best_isa<R>(kernel: impl FnOnce() -> R) -> R {
 
 /// # Safety
 /// The CPU must support AVX2.
-#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[cfg(all(target_arch = "x86_64", feature = "std", not(feature = "portable")))]
 #[target_feature(enable = "avx2")]
 unsafe fn call_with_avx2<R>(kernel: impl FnOnce() -> R) -> R {
     kernel()
