@@ -8,6 +8,8 @@
 //! as `i16` values `x - zp_in` (0 for padded taps, which is the same as skipping them), then
 //! every output channel is one inner product with its filter row, four channels at a time.
 
+use serde::{Deserialize, Serialize};
+
 use crate::arith::activation::ActivationRange;
 use crate::arith::requantize::Requant;
 use crate::Error;
@@ -16,7 +18,7 @@ use super::dot::dots_2xn;
 use super::{check_len, check_zero_points, window_output_hw, with_best_isa, Padding, Shape4};
 
 /// Shapes and quantization parameters of one CONV_2D.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conv2dParams {
     /// Input `[n, h, w, in_c]`.
     pub input: Shape4,

@@ -9,6 +9,8 @@
 //! scratch; each in-image tap adds a whole channel row at once (contiguous in NHWC and in the
 //! `[1, kh, kw, out_c]` filter), which vectorises across channels.
 
+use serde::{Deserialize, Serialize};
+
 use crate::arith::activation::ActivationRange;
 use crate::arith::requantize::Requant;
 use crate::Error;
@@ -18,7 +20,7 @@ use super::{
 };
 
 /// Shapes and quantization parameters of one DEPTHWISE_CONV_2D.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DepthwiseConv2dParams {
     /// Input `[n, h, w, in_c]`.
     pub input: Shape4,

@@ -10,6 +10,8 @@
 //! `- zp_w * Σ_k (x - zp_in)` (equal modulo 2^32 to the reference sum, so exact whenever the
 //! reference does not overflow).
 
+use serde::{Deserialize, Serialize};
+
 use crate::arith::activation::ActivationRange;
 use crate::arith::requantize::Requant;
 use crate::Error;
@@ -19,7 +21,7 @@ use super::dot::dots_2xn;
 use super::{check_zero_points, with_best_isa};
 
 /// Shapes and quantization parameters of one FULLY_CONNECTED.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FullyConnectedParams {
     /// Rows of the input (`[batches, input_depth]`).
     pub batches: usize,
