@@ -6,6 +6,8 @@
 //! act_min, act_max)`, where `rescale_<1` is `MultiplyByQuantizedMultiplierSmallerThanOneExp`
 //! in the selected profile.
 
+use serde::{Deserialize, Serialize};
+
 use crate::arith::activation::ActivationRange;
 use crate::arith::multiplier::AddMultipliers;
 use crate::arith::quantize::check_zero_point_i8;
@@ -17,7 +19,7 @@ use crate::Error;
 use super::check_len;
 
 /// Parameters of one ADD.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddParams {
     /// Number of elements of each input and of the output.
     pub len: usize,

@@ -5,6 +5,8 @@
 //! `acc = Σ_{h,w} (x - zp_in)`; `acc = requant(acc)`; `acc = round_half_away(acc / (H*W))`
 //! (`(acc ± n/2) / n`); `clamp(acc + zp_out, -128, 127)`. Output `[n, 1, 1, c]`.
 
+use serde::{Deserialize, Serialize};
+
 use crate::arith::requantize::Requant;
 use crate::Error;
 
@@ -12,7 +14,7 @@ use super::avg_pool2d::divide_round_half_away;
 use super::{check_len, check_zero_points, Shape4};
 
 /// Shapes and quantization parameters of one MEAN over H and W.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeanParams {
     /// Input `[n, h, w, c]`; the output is `[n, 1, 1, c]`.
     pub input: Shape4,

@@ -2,6 +2,8 @@
 //! `arm_elementwise_mul_s8`), same-shape inputs:
 //! `y = clamp(requant((x1 - zp1) * (x2 - zp2)) + zp_out, act_min, act_max)`.
 
+use serde::{Deserialize, Serialize};
+
 use crate::arith::activation::ActivationRange;
 use crate::arith::quantize::check_zero_point_i8;
 use crate::arith::requantize::Requant;
@@ -10,7 +12,7 @@ use crate::Error;
 use super::check_len;
 
 /// Parameters of one MUL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MulParams {
     /// Number of elements of each input and of the output.
     pub len: usize,

@@ -1,13 +1,15 @@
 //! QUANTIZE int8 → int8 (requantize; TFLite `reference/requantize.h`):
 //! `y = clamp(requant(x - zp_in) + zp_out, -128, 127)`.
 
+use serde::{Deserialize, Serialize};
+
 use crate::arith::requantize::Requant;
 use crate::Error;
 
 use super::{check_len, check_zero_points};
 
 /// Parameters of one int8 → int8 requantization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequantizeParams {
     /// Number of elements.
     pub len: usize,

@@ -7,6 +7,8 @@
 //! `e / 2^12` (Q12.19) is inverted with `get_reciprocal`. Each output is
 //! `clamp(rdbpot(srdhm(recip, e), bits_over_unit + 23) - 128, -128, 127)`.
 
+use serde::{Deserialize, Serialize};
+
 use crate::arith::fixedpoint::{
     exp_on_negative_values, get_reciprocal, rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
@@ -24,7 +26,7 @@ const ACCUMULATION_INTEGER_BITS: i32 = 12;
 pub const SOFTMAX_MAX_DEPTH: usize = 4095;
 
 /// Parameters of one SOFTMAX.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SoftmaxParams {
     /// Number of rows.
     pub rows: usize,
