@@ -125,6 +125,7 @@ impl Net {
         self.track(y, params.output, out)
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn depthwise(&mut self, rng: &mut Rng, x: TensorIndex, multiplier: usize, k: usize, stride: usize, same: bool, act: Activation, out: (f32, i32)) -> TensorIndex {
         let (s_in, zp_in) = self.quant[&x];
         let xs = self.shape[&x];
