@@ -92,3 +92,19 @@ fn checkpoint_with_trainer_sections_loads_the_model() {
     assert_eq!(from_checkpoint.graph(), from_bare.graph());
     assert_eq!(from_checkpoint.data(), from_bare.data());
 }
+
+/// The device flow: a blob in a `static` (flash), 16-aligned by `include_aligned!`, loaded
+/// without copying, run over a static-sized arena.
+#[test]
+fn included_blob_runs_in_place() {
+    static BLOB: &[u8] = exactq_core::include_aligned!("../../fuzz/corpus/load_invoke/random-00.exq");
+    assert_eq!(BLOB.as_ptr() as usize % 16, 0);
+    let model = load(BLOB).unwrap();
+    let range = BLOB.as_ptr_range();
+    assert!(range.contains(&model.data().as_ptr()) || model.data().is_empty());
+    let mut arena = exactq_core::model::aligned::Aligned16([0u8; 4096]);
+    assert!(model.arena_size() <= arena.0.len());
+    let input = vec![1i8; model.input_len()];
+    let mut output = vec![0i8; model.output_len()];
+    invoke(&model, &input, &mut arena.0, &mut output).unwrap();
+}
