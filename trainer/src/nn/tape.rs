@@ -126,11 +126,8 @@ impl Tape {
                 for ((ghost, g), len) in ghosts.iter().zip(g_inputs).zip(lens) {
                     if let Some(g) = g {
                         debug_assert_eq!(g.len(), len, "custom op gradient length");
-                        let dst = grads.get_or_alloc_mut(ghost)?;
                         // Accumulate: other consumers of the same value add their share too.
-                        for (d, s) in dst.iter_mut().zip(&g) {
-                            *d += *s;
-                        }
+                        accumulate(grads.get_or_alloc_mut(ghost)?, &g);
                     }
                 }
                 Ok(())
@@ -167,10 +164,7 @@ impl Tape {
             let g_out: Vec<f32> = grads.get_or_alloc_mut(&loss_ghost)?.to_vec();
             for (ghost, g) in ghosts.iter().zip(backward(&g_out)) {
                 if let Some(g) = g {
-                    let dst = grads.get_or_alloc_mut(ghost)?;
-                    for (d, s) in dst.iter_mut().zip(&g) {
-                        *d += *s;
-                    }
+                    accumulate(grads.get_or_alloc_mut(ghost)?, &g);
                 }
             }
             Ok(())
@@ -193,4 +187,15 @@ impl Gradients {
             Err(_) => vec![0.0; v.len()],
         }
     }
+}
+
+/// `dst += src`, element-wise, in parallel over fixed chunks (each element is one addition,
+/// so the result does not depend on the thread count).
+fn accumulate(dst: &mut [f32], src: &[f32]) {
+    use rayon::prelude::*;
+    dst.par_chunks_mut(1 << 16).zip(src.par_chunks(1 << 16)).for_each(|(d, s)| {
+        for (d, s) in d.iter_mut().zip(s) {
+            *d += *s;
+        }
+    });
 }

@@ -9,6 +9,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{matmul, View};
+use super::scratch::Scratch;
 use crate::nn::graph::Conv2dSpec;
 use crate::nn::tape::{Tape, Var};
 use crate::nn::NnError;
@@ -82,9 +83,9 @@ fn is_pointwise(spec: &Conv2dSpec) -> bool {
     spec.kh == 1 && spec.kw == 1 && spec.stride_h == 1 && spec.stride_w == 1 && spec.padding.is_zero()
 }
 
-fn im2col(x: &[f32], spec: &Conv2dSpec, g: Geometry) -> Vec<f32> {
+fn im2col(x: &[f32], spec: &Conv2dSpec, g: Geometry) -> Scratch {
     let k = spec.kh * spec.kw * g.c;
-    let mut cols = vec![0.0f32; g.n * g.oh * g.ow * k];
+    let mut cols = Scratch::take(g.n * g.oh * g.ow * k);
     cols.par_chunks_mut(g.oh * g.ow * k).enumerate().for_each(|(n, image_cols)| {
         let image = &x[n * g.h * g.w * g.c..(n + 1) * g.h * g.w * g.c];
         for oy in 0..g.oh {
@@ -94,11 +95,13 @@ fn im2col(x: &[f32], spec: &Conv2dSpec, g: Geometry) -> Vec<f32> {
                     let iy = tap(oy, ky, spec.stride_h, spec.dilation_h, spec.padding.top);
                     for kx in 0..spec.kw {
                         let ix = tap(ox, kx, spec.stride_w, spec.dilation_w, spec.padding.left);
+                        let dst = (ky * spec.kw + kx) * g.c;
                         if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
-                            continue; // stays zero: padding
+                            // Padding (the scratch buffer holds stale values).
+                            row[dst..dst + g.c].iter_mut().for_each(|v| *v = 0.0);
+                            continue;
                         }
                         let src = (iy as usize * g.w + ix as usize) * g.c;
-                        let dst = (ky * spec.kw + kx) * g.c;
                         row[dst..dst + g.c].copy_from_slice(&image[src..src + g.c]);
                     }
                 }
@@ -164,7 +167,13 @@ fn regular(tape: &mut Tape, x: &Var, weight: &Var, bias: Option<&Var>, spec: &Co
     let xd = x.to_vec();
     let wd = weight.to_vec();
     let pointwise = is_pointwise(spec);
-    let cols = if pointwise { xd } else { im2col(&xd, spec, g) };
+    let cols = if pointwise {
+        let mut c = Scratch::take(xd.len());
+        c.copy_from_slice(&xd);
+        c
+    } else {
+        im2col(&xd, spec, g)
+    };
     let mut y = vec![0.0f32; rows * g.oc];
     matmul(&mut y, false, View::rows(&cols, rows, k), View::rows(&wd, g.oc, k).t());
     if let Some(b) = bias {
@@ -181,9 +190,9 @@ fn regular(tape: &mut Tape, x: &Var, weight: &Var, bias: Option<&Var>, spec: &Co
         Box::new(move |dy| {
             let mut dw = vec![0.0f32; g.oc * k];
             matmul(&mut dw, false, View::rows(dy, rows, g.oc).t(), View::rows(&cols, rows, k));
-            let mut dcols = vec![0.0f32; rows * k];
+            let mut dcols = Scratch::take(rows * k);
             matmul(&mut dcols, false, View::rows(dy, rows, g.oc), View::rows(&wd, g.oc, k));
-            let dx = if pointwise { dcols } else { col2im(&dcols, &spec, g) };
+            let dx = if pointwise { dcols.to_vec() } else { col2im(&dcols, &spec, g) };
             let mut grads = vec![Some(dx), Some(dw)];
             if has_bias {
                 grads.push(Some(column_sums(dy, g.oc)));
