@@ -121,7 +121,9 @@ impl Tape {
             let lens: Vec<usize> = inputs.iter().map(|v| v.len()).collect();
             let out_ghost = out.t.ghost();
             tape.add_backward_op(move |grads| {
-                let g_out: Vec<f32> = grads.get_or_alloc_mut(&out_ghost)?.to_vec();
+                // The output's gradient is complete (its consumers ran first) and no longer
+                // needed: move it out instead of copying (the entry is left empty).
+                let g_out: Vec<f32> = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
                 let g_inputs = backward(&g_out);
                 for ((ghost, g), len) in ghosts.iter().zip(g_inputs).zip(lens) {
                     if let Some(g) = g {
@@ -180,7 +182,8 @@ pub struct Gradients {
 }
 
 impl Gradients {
-    /// The gradient of `v` (zeros when nothing depended on it).
+    /// The gradient of `v` (zeros when nothing depended on it). Available for parameters and
+    /// network inputs; the gradients of intermediate values are consumed by the backward pass.
     pub fn of(&mut self, v: &Var) -> Vec<f32> {
         match self.grads.get_or_alloc_mut(&v.t) {
             Ok(g) => g.to_vec(),
