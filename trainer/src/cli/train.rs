@@ -84,7 +84,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if !(lr.is_finite() && lr > 0.0) {
         bail!("--lr must be a positive number, got {lr}");
     }
-    let data = data::load(&dataset_name, args.data_dir.as_deref())?;
+    let loading = super::spinner(format!("loading {dataset_name}"));
+    let data = data::load(&dataset_name, args.data_dir.as_deref());
+    loading.finish_and_clear();
+    let data = data?;
     let mut session = if args.resume {
         let mut state = TrainerState::load(&args.out).with_context(|| "cannot resume".to_string())?;
         if state.arch.name() != args.model {
@@ -155,7 +158,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             secs
         );
     }
-    let test = session.evaluate(&data.test, data.task)?;
+    let scoring = super::spinner(format!("scoring {} test samples", data.test.len()));
+    let test = session.evaluate(&data.test, data.task);
+    scoring.finish_and_clear();
+    let test = test?;
     println!();
     println!("{:>5}  {:>10}  {:>10}  {:>9}", "epoch", "train loss", "val loss", format!("val {metric_name}"));
     for r in &session.state.history {
