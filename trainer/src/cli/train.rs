@@ -37,6 +37,7 @@ pub struct TrainArgs {
     /// learning rate unless --lr is given, schedule, data order).
     #[arg(long)]
     pub resume: bool,
+    /// Seed of initialisation and batch order (the validation split is fixed).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Worker threads (default: all cores).
@@ -45,6 +46,7 @@ pub struct TrainArgs {
     /// Learning rate (default: the model's).
     #[arg(long)]
     pub lr: Option<f32>,
+    /// Samples per step (default: the model's).
     #[arg(long)]
     pub batch_size: Option<usize>,
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
@@ -52,6 +54,7 @@ pub struct TrainArgs {
     /// SGD momentum.
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f32,
+    /// L2 weight decay (decoupled with adamw).
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f32,
     /// Decay the learning rate to 0 along a cosine over this many epochs (0: constant).
