@@ -68,6 +68,18 @@ fn conv2d_regular_strided_padded() {
 }
 
 #[test]
+fn conv2d_stride1_same_and_asymmetric() {
+    let same = Conv2dSpec::square(3, 4, 3, 1, 1, true);
+    check_op("conv2d 3x3 s1 p1", &[rand_input(40, &[2, 5, 4, 3]), rand_input(41, &same.weight_shape()), rand_input(42, &[4])], |t, v| {
+        conv2d::conv2d(t, &v[0], &v[1], Some(&v[2]), &same)
+    });
+    let odd = Conv2dSpec { kw: 2, padding: Padding { top: 0, left: 1, bottom: 2, right: 0 }, ..Conv2dSpec::square(2, 3, 3, 1, 0, false) };
+    check_op("conv2d 3x2 s1 asymmetric", &[rand_input(43, &[2, 4, 5, 2]), rand_input(44, &odd.weight_shape())], |t, v| {
+        conv2d::conv2d(t, &v[0], &v[1], None, &odd)
+    });
+}
+
+#[test]
 fn conv2d_dilated_and_pointwise() {
     let dilated = Conv2dSpec { dilation_h: 2, dilation_w: 2, ..Conv2dSpec::square(2, 3, 3, 1, 2, false) };
     check_op("conv2d dilated", &[rand_input(4, &[2, 5, 5, 2]), rand_input(5, &dilated.weight_shape())], |t, v| {
@@ -183,14 +195,72 @@ fn residual_graph_param_gradients() {
     let (_, grads) = run(&mut params, true);
     let trainable: Vec<usize> = (0..params.params.len()).filter(|&i| params.params[i].kind == exactq_trainer::nn::ParamKind::Trainable).collect();
     for (gi, &pi) in trainable.iter().enumerate() {
-        for k in 0..params.params[pi].data.len() {
+        for (k, &g) in grads[gi].iter().enumerate() {
             let mut p = params.clone();
             p.params[pi].data[k] += 1e-2;
             let mut m = params.clone();
             m.params[pi].data[k] -= 1e-2;
             let fd = f64::from(run(&mut p, false).0 - run(&mut m, false).0) / 2e-2;
-            let an = f64::from(grads[gi][k]);
+            let an = f64::from(g);
             assert!((fd - an).abs() < 2e-3 + 2e-2 * an.abs(), "{}[{k}]: fd {fd} vs {an}", params.params[pi].name);
         }
     }
+}
+
+/// A `NodeForward` hook that re-implements every ReLU with `Tape::custom_op` on plain slices
+/// and every convolution as "transform the weight with a custom op, then the builtin conv"
+/// (the shape of a QAT forward) gives exactly the builtin outputs and gradients.
+#[test]
+fn node_forward_hook_replaces_ops() {
+    use exactq_trainer::nn::{Node, NodeForward};
+    struct Hook {
+        replaced: usize,
+    }
+    impl NodeForward for Hook {
+        fn forward(&mut self, ctx: &mut ForwardCtx<'_>, _: usize, node: &Node, inputs: &[Var]) -> Result<Option<Var>, NnError> {
+            match &node.op {
+                Op::Relu => {
+                    self.replaced += 1;
+                    let x = inputs[0].to_vec();
+                    let y: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+                    let out = ctx.tape.custom_op(
+                        &[&inputs[0]],
+                        y,
+                        inputs[0].shape().to_vec(),
+                        Box::new(move |g| vec![Some(g.iter().zip(&x).map(|(g, x)| if *x > 0.0 { *g } else { 0.0 }).collect())]),
+                    )?;
+                    Ok(Some(out))
+                }
+                Op::Conv2d(spec) => {
+                    self.replaced += 1;
+                    let w = ctx.param(&format!("{}.weight", node.name))?;
+                    // Identity "quantizer" with a straight-through backward.
+                    let w2 = ctx.tape.custom_op(&[&w], w.to_vec(), w.shape().to_vec(), Box::new(|g| vec![Some(g.to_vec())]))?;
+                    let b = if spec.bias { Some(ctx.param(&format!("{}.bias", node.name))?) } else { None };
+                    Ok(Some(conv2d::conv2d(ctx.tape, &inputs[0], &w2, b.as_ref(), spec)?))
+                }
+                _ => Ok(None),
+            }
+        }
+    }
+    let graph = exactq_trainer::zoo::Arch::DigitsCnn.graph();
+    let (input, _) = rand_input(50, &[3, 8, 8, 1]);
+    let labels = [1u32, 7, 3];
+    let run = |hook: &mut dyn NodeForward| {
+        let mut params = ParamStore::init(&graph, &mut ChaCha8Rng::seed_from_u64(1));
+        let mut tape = Tape::recording();
+        let x = tape.var(input.clone(), vec![3, 8, 8, 1]).unwrap();
+        let mut ctx = ForwardCtx::new(&mut tape, &mut params, Mode::Train);
+        let outs = graph.forward(&mut ctx, x, hook).unwrap();
+        let vars = ctx.into_param_vars();
+        let (l, mut g) = loss::softmax_cross_entropy(&mut tape, outs.last().unwrap(), &labels).unwrap();
+        (l, vars.trainable_grads(&params, &mut g), params)
+    };
+    let (l0, g0, p0) = run(&mut Builtin);
+    let mut hook = Hook { replaced: 0 };
+    let (l1, g1, p1) = run(&mut hook);
+    assert_eq!(hook.replaced, 4);
+    assert_eq!(l0.to_bits(), l1.to_bits());
+    assert_eq!(g0, g1);
+    assert_eq!(p0, p1, "running statistics differ");
 }

@@ -24,9 +24,14 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     super::set_threads(args.threads)?;
     let state = TrainerState::load(&args.checkpoint)?;
-    let data = data::load(&state.hyper.dataset, args.data_dir.as_deref())?;
-    crate::train::check_fit(&state.arch, &data)?;
-    let m = evaluate(&state, &data.test, data.task)?;
+    let spin = super::spinner(format!("loading {} and scoring the test split", state.hyper.dataset));
+    let scored = data::load(&state.hyper.dataset, args.data_dir.as_deref()).map_err(anyhow::Error::from).and_then(|data| {
+        crate::train::check_fit(&state.arch, &data)?;
+        let m = evaluate(&state, &data.test, data.task)?;
+        Ok((data, m))
+    });
+    spin.finish_and_clear();
+    let (data, m) = scored?;
     let metric_key = match data.task {
         Task::Classify { .. } => "accuracy",
         Task::Reconstruct => "auroc",

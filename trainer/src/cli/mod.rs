@@ -57,3 +57,16 @@ pub fn progress_bar(len: u64, prefix: String) -> ProgressBar {
     bar.set_prefix(prefix);
     bar
 }
+
+/// A spinner with a message for loops without a known length (loading, evaluation); hidden
+/// when stderr is not a terminal. Finish it with `finish_and_clear`.
+pub fn spinner(message: String) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        None,
+        if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+    );
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("static template"));
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}

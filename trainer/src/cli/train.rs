@@ -33,9 +33,11 @@ pub struct TrainArgs {
     /// Checkpoint file, rewritten atomically after every epoch.
     #[arg(long)]
     pub out: PathBuf,
-    /// Continue the run stored in --out.
+    /// Continue the run stored in --out with its stored settings (batch size, optimizer,
+    /// learning rate unless --lr is given, schedule, data order).
     #[arg(long)]
     pub resume: bool,
+    /// Seed of initialisation and batch order (the validation split is fixed).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Worker threads (default: all cores).
@@ -44,6 +46,7 @@ pub struct TrainArgs {
     /// Learning rate (default: the model's).
     #[arg(long)]
     pub lr: Option<f32>,
+    /// Samples per step (default: the model's).
     #[arg(long)]
     pub batch_size: Option<usize>,
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
@@ -51,6 +54,7 @@ pub struct TrainArgs {
     /// SGD momentum.
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f32,
+    /// L2 weight decay (decoupled with adamw).
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f32,
     /// Decay the learning rate to 0 along a cosine over this many epochs (0: constant).
@@ -83,11 +87,18 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if !(lr.is_finite() && lr > 0.0) {
         bail!("--lr must be a positive number, got {lr}");
     }
-    let data = data::load(&dataset_name, args.data_dir.as_deref())?;
+    let loading = super::spinner(format!("loading {dataset_name}"));
+    let data = data::load(&dataset_name, args.data_dir.as_deref());
+    loading.finish_and_clear();
+    let data = data?;
     let mut session = if args.resume {
-        let state = TrainerState::load(&args.out).with_context(|| "cannot resume".to_string())?;
+        let mut state = TrainerState::load(&args.out).with_context(|| "cannot resume".to_string())?;
         if state.arch.name() != args.model {
             bail!("{}: checkpoint is for model `{}`, but --model is `{}`", args.out.display(), state.arch.name(), args.model);
+        }
+        if let Some(lr) = args.lr {
+            eprintln!("note: --lr {lr} replaces the checkpoint's learning rate {}", state.hyper.lr);
+            state.hyper.lr = lr;
         }
         if state.progress.epoch >= epochs {
             bail!("{}: already trained for {} epochs; pass a larger --epochs to continue", args.out.display(), state.progress.epoch);
@@ -127,14 +138,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         data.source,
         rayon::current_num_threads()
     );
-    let base_lr = lr;
     let started = Instant::now();
     while session.state.progress.epoch < epochs {
         let epoch = session.state.progress.epoch + 1;
         let bar = super::progress_bar(data.train.len() as u64, format!("epoch {epoch}/{epochs}"));
         let t0 = Instant::now();
         let mut seen = 0usize;
-        let record = session.train_epoch(&data, base_lr, &mut |s| {
+        let record = session.train_epoch(&data, &mut |s| {
             seen += s.samples;
             bar.inc(s.samples as u64);
             bar.set_message(format!("{:.4}", s.loss));
@@ -151,7 +161,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             secs
         );
     }
-    let test = session.evaluate(&data.test, data.task)?;
+    let scoring = super::spinner(format!("scoring {} test samples", data.test.len()));
+    let test = session.evaluate(&data.test, data.task);
+    scoring.finish_and_clear();
+    let test = test?;
     println!();
     println!("{:>5}  {:>10}  {:>10}  {:>9}", "epoch", "train loss", "val loss", format!("val {metric_name}"));
     for r in &session.state.history {

@@ -64,6 +64,7 @@ impl Conv2dSpec {
     }
 
     /// Whether this is a depthwise convolution (TFLite DEPTHWISE_CONV_2D).
+    #[allow(clippy::manual_is_multiple_of)] // `is_multiple_of` needs Rust 1.87; MSRV is 1.85
     pub fn is_depthwise(&self) -> bool {
         self.groups > 1 && self.groups == self.in_c && self.out_c % self.in_c == 0
     }
