@@ -14,3 +14,6 @@ cargo build -q -p exactq-core --target thumbv6m-none-eabi
 
 echo "== unit, property and integration tests"
 cargo test --workspace
+
+echo "== firmware: the core on QEMU Cortex-M4 (mps2-an386), byte-for-byte parity with the host"
+cargo firmware-test
