@@ -81,7 +81,6 @@ pub fn write_case(case: CaseId, generated_dir: &Path, flip_expected_bit: bool) -
     writeln!(constants, "pub const ARENA_BYTES: usize = {};", host.arena_bytes)?;
     writeln!(constants, "pub const INPUT_BYTES: usize = {input_bytes};")?;
     writeln!(constants, "pub const OUTPUT_BYTES: usize = {output_bytes};")?;
-    writeln!(constants, "pub const INPUTS: usize = {};", host.inputs.len())?;
     write_if_changed(&dir.join("model.bin"), &host.model)?;
     write_if_changed(&dir.join("inputs.bin"), &inputs)?;
     write_if_changed(&dir.join("expected.bin"), &expected)?;
