@@ -1,1 +1,4 @@
 //! exactq-trainer: host-side training, quantization and tooling built on `exactq-core`.
+
+pub mod cli;
+pub mod vectors;
