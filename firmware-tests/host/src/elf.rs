@@ -60,6 +60,17 @@ pub fn symbol_address(path: &Path, name: &str) -> Result<u64> {
         .with_context(|| format!("{}: symbol `{name}` not found", path.display()))
 }
 
+/// Size in bytes of every sized function symbol, by name.
+pub fn function_sizes(path: &Path) -> Result<std::collections::BTreeMap<String, u64>> {
+    let bytes = read(path)?;
+    let elf = parse(path, &bytes)?;
+    Ok(elf
+        .symbols()
+        .filter(|s| s.kind() == object::SymbolKind::Text && s.size() > 0)
+        .filter_map(|s| Some((s.name().ok()?.to_owned(), s.size())))
+        .collect())
+}
+
 /// True for the compiler-rt / compiler-builtins routines that emulate floating point in software
 /// (ARM EABI names `__aeabi_f*` / `__aeabi_d*` and the generic libgcc names).
 pub fn is_soft_float_routine(name: &str) -> bool {

@@ -5,12 +5,14 @@
 //! 2. build the firmware images (`thumbv7em-none-eabihf`, profile `firmware`), which embed them;
 //! 3. run every image on QEMU `mps2-an386` and print, per model, `outputs identical: N/N` and the
 //!    device figures (flash, static RAM, arena, peak stack, instructions per inference);
-//! 4. prove the integer path needs no FPU: a load + invoke image built for Cortex-M0
-//!    (`thumbv6m-none-eabi`) and for the FPU-less Cortex-M4 ABI links no soft-float routine, and
-//!    still computes the host's bytes.
+//! 4. prove the integer path needs no FPU: in a load + invoke image built for Cortex-M0
+//!    (`thumbv6m-none-eabi`) and for the FPU-less Cortex-M4 ABI, no soft-float routine is
+//!    reachable from `invoke`, and the image still computes the host's bytes.
 //!
-//! Exits non-zero on any differing byte, any crash or hung guest, or any soft-float routine.
+//! Exits non-zero on any differing byte, any crash or hung guest, or any soft-float routine
+//! reachable from `invoke`.
 
+mod callgraph;
 mod elf;
 mod firmware_build;
 mod generate;
@@ -18,6 +20,7 @@ mod models;
 mod qemu;
 
 use anyhow::{Context, Result};
+use callgraph::CallGraph;
 use clap::Parser;
 use firmware_build::FirmwareBuild;
 use generate::{CaseId, GeneratedCase};
@@ -29,6 +32,9 @@ const M4F_TARGET: &str = "thumbv7em-none-eabihf";
 /// Targets without an FPU for the no-float proof: Cortex-M0 and Cortex-M4 with the soft-float ABI.
 const NO_FPU_TARGETS: [&str; 2] = ["thumbv6m-none-eabi", "thumbv7em-none-eabi"];
 const NO_FPU_BIN: &str = "load-invoke-only";
+/// The unmangled, never-inlined wrappers of that image around `invoke` and `load`.
+const INVOKE_ROOT: &str = "exactq_fw_invoke";
+const LOAD_ROOT: &str = "exactq_fw_load";
 
 #[derive(Parser, Debug)]
 #[command(about = "Run exactq-core on QEMU Cortex-M4 and compare every output byte with the host")]
@@ -141,25 +147,44 @@ fn run_model_image(case: &GeneratedCase, elf_path: &Path, runner: &Path, timeout
     Ok(ok)
 }
 
-/// Builds the load + invoke image for an FPU-less target, lists soft-float routines in it (there
-/// must be none) and runs it (Cortex-M4 executes Cortex-M0 code too): exit 0 = host's bytes.
+/// Builds the load + invoke image for an FPU-less target and follows its call graph from the
+/// never-inlined `invoke` wrapper: no soft-float routine may be reachable from it. What `load`
+/// reaches is reported too. The image also runs (a Cortex-M4 executes Cortex-M0 code): exit 0
+/// means it computed the host's bytes.
 fn no_fpu_proof(builder: &FirmwareBuild, target: &str, runner: &Path, timeout: u32) -> Result<bool> {
     let elf_path = builder.build(target, &[NO_FPU_BIN])?.remove(0);
-    let soft_float = elf::soft_float_routines(&elf_path)?;
-    let report = qemu::run(runner, &elf_path, None, timeout)?;
+    let graph = CallGraph::of_image(&elf_path)?;
     let size = elf::image_size(&elf_path)?;
-    let ran = report.exit_code == Some(0);
-    println!(
-        "no FPU needed ({target}, load + invoke only, .text {} B): soft-float routines linked: {}; on QEMU: {}",
-        size.text,
-        if soft_float.is_empty() { "none".to_owned() } else { soft_float.join(", ") },
-        qemu::describe_exit(report.exit_code)
-    );
-    if !ran {
+    let report = qemu::run(runner, &elf_path, None, timeout)?;
+    println!("no FPU needed ({target}, load + invoke image, .text {} B):", size.text);
+    let mut ok = report.exit_code == Some(0);
+    for (root, must_be_float_free) in [(INVOKE_ROOT, true), (LOAD_ROOT, false)] {
+        if !graph.contains(root) {
+            println!("  {root}: not in the image (inlined?): cannot follow its calls");
+            ok = false;
+            continue;
+        }
+        let soft_float = graph.reachable_matching(root, elf::is_soft_float_routine);
+        let verdict = if soft_float.is_empty() {
+            "none".to_owned()
+        } else {
+            soft_float.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", ")
+        };
+        println!("  {root} reaches {} functions; soft-float routines among them: {verdict}", graph.reachable_count(root));
+        if let Some((_, path)) = soft_float.first() {
+            println!("    e.g. {}", path.join(" -> "));
+        }
+        if must_be_float_free && !soft_float.is_empty() {
+            ok = false;
+        }
+    }
+    println!("  soft-float routines in the whole image: {}", elf::soft_float_routines(&elf_path)?.join(", "));
+    println!("  on QEMU: {}", qemu::describe_exit(report.exit_code));
+    if report.exit_code != Some(0) {
         print_indented(&report.stdout);
         print_indented(&report.stderr);
     }
-    Ok(soft_float.is_empty() && ran)
+    Ok(ok)
 }
 
 fn print_indented(text: &str) {
