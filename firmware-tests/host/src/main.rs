@@ -137,9 +137,17 @@ fn run_model_image(case: &GeneratedCase, elf_path: &Path, runner: &Path, timeout
     );
     println!("  static RAM       : {} B (.data {} + .bss {}), arena {} B", size.static_ram(), size.data, size.bss + size.uninit, case.arena_bytes);
     println!("  peak stack       : {} B (one invoke: {} B)", figure(report.peak_stack), figure(report.invoke_stack));
-    println!("  instructions/inference: {}", figure(report.instructions_per_inference));
-    let ok = report.passed() && report.instructions_per_inference.is_some();
-    if !ok {
+    let budget = case.case.instruction_budget();
+    println!("  instructions/inference: {} (budget {budget})", figure(report.instructions_per_inference));
+    let within_budget = report.instructions_per_inference.is_some_and(|n| n <= budget);
+    if report.passed() && !within_budget {
+        match report.instructions_per_inference {
+            Some(_) => println!("  FAILED: instructions per inference over the budget (regression guard, see docs/firmware.md)"),
+            None => println!("  FAILED: the instruction-count plugin reported no marks"),
+        }
+    }
+    let ok = report.passed() && within_budget;
+    if !report.passed() {
         println!("  FAILED: {} (QEMU exit status {:?})", qemu::describe_exit(report.exit_code), report.exit_code);
         print_indented(&report.stdout);
         print_indented(&report.stderr);
