@@ -27,3 +27,6 @@ if [ -d "$SHARED/vectors/cmsis-nn" ]; then
 else
   echo "skipped: $SHARED/vectors/cmsis-nn is absent"
 fi
+
+echo "== firmware: the core on QEMU Cortex-M4 (mps2-an386), byte-for-byte parity with the host"
+cargo firmware-test
