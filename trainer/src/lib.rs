@@ -1,3 +1,4 @@
 //! exactq-trainer: host-side training, quantization and tooling built on `exactq-core`.
 
 pub mod nn;
+pub mod quant;
