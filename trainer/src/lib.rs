@@ -1,4 +1,6 @@
 //! exactq-trainer: host-side training, quantization and tooling built on `exactq-core`.
 
+pub mod cli;
 pub mod nn;
 pub mod quant;
+pub mod vectors;
