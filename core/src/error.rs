@@ -39,6 +39,17 @@ pub enum Error {
     UnknownProfile,
     /// Any other parameter outside the domain the op defines.
     InvalidParameter,
+    /// A model blob, container or checkpoint was rejected, or a model could not run
+    /// (the inner error names the field; see `docs/model-format.md`).
+    Model(ModelError),
+}
+
+pub use crate::model::error::ModelError;
+
+impl From<ModelError> for Error {
+    fn from(e: ModelError) -> Self {
+        Error::Model(e)
+    }
 }
 
 impl Error {
@@ -59,13 +70,17 @@ impl Error {
             Error::SizeOverflow => "size computation overflows",
             Error::UnknownProfile => "unknown arithmetic profile",
             Error::InvalidParameter => "invalid parameter",
+            Error::Model(e) => e.as_str(),
         }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            Error::Model(e) => write!(f, "{e}"),
+            _ => f.write_str(self.as_str()),
+        }
     }
 }
 
