@@ -1,15 +1,9 @@
 //! The `exactq` command-line tool.
-use std::process::ExitCode;
-
 use clap::{Parser, Subcommand};
 use exactq_trainer::cli;
 
 #[derive(Parser)]
-#[command(
-    name = "exactq",
-    version,
-    about = "Bit-exact INT8 quantization-aware training"
-)]
+#[command(name = "exactq", version, about = "Bit-exact INT8 quantization-aware training")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,13 +11,38 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a zoo model in float.
+    Train(cli::train::TrainArgs),
+    /// Test-set metric of a checkpoint.
+    Eval(cli::eval::EvalArgs),
+    /// Show what a checkpoint holds.
+    Inspect(cli::inspect::InspectArgs),
     /// Run qvec/1 golden kernel vectors through the core and report bit-exactness.
     CheckVectors(cli::check_vectors::CheckVectorsArgs),
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::CheckVectors(args) => cli::check_vectors::run(&args),
+fn main() -> std::process::ExitCode {
+    cli::tune_malloc();
+    // Bugs must not print backtraces at users: report and exit 2 like any other error.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error: internal error: {info}");
+        std::process::exit(2);
+    }));
+    let result = match Cli::parse().command {
+        Command::Train(args) => cli::train::run(args),
+        Command::Eval(args) => cli::eval::run(args),
+        Command::Inspect(args) => cli::inspect::run(args),
+        Command::CheckVectors(args) => {
+            let code = cli::check_vectors::run(&args);
+            if code != std::process::ExitCode::SUCCESS {
+                return code;
+            }
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
     }
+    std::process::ExitCode::SUCCESS
 }
