@@ -7,8 +7,14 @@
 //! sizes ([`lsq`]). No integer arithmetic is written here: every quantize, requantize and
 //! kernel call goes to `exactq_core`.
 
+pub mod device;
+pub mod exact;
+pub mod export;
 pub mod fold;
+pub mod kernels;
 pub mod lsq;
+pub mod ptq;
+pub mod qmodel;
 pub mod range;
 
 use crate::nn::NnError;
