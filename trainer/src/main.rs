@@ -17,6 +17,14 @@ enum Command {
     Eval(cli::eval::EvalArgs),
     /// Show what a checkpoint holds.
     Inspect(cli::inspect::InspectArgs),
+    /// Post-training quantization of a float checkpoint.
+    Quantize(cli::quantize::QuantizeArgs),
+    /// Bit-exact quantization-aware fine-tuning of a PTQ/QAT checkpoint.
+    Finetune(cli::finetune::FinetuneArgs),
+    /// Write the device blob of a quantized checkpoint.
+    Export(cli::export::ExportArgs),
+    /// The whole flow: train, quantize, fine-tune, export, evaluate.
+    Run(cli::run::RunArgs),
     /// Run qvec/1 golden kernel vectors through the core and report bit-exactness.
     CheckVectors(cli::check_vectors::CheckVectorsArgs),
 }
@@ -32,6 +40,10 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => cli::train::run(args),
         Command::Eval(args) => cli::eval::run(args),
         Command::Inspect(args) => cli::inspect::run(args),
+        Command::Quantize(args) => cli::quantize::run(args),
+        Command::Finetune(args) => cli::finetune::run(args),
+        Command::Export(args) => cli::export::run(args),
+        Command::Run(args) => cli::run::run(args),
         Command::CheckVectors(args) => {
             let code = cli::check_vectors::run(&args);
             if code != std::process::ExitCode::SUCCESS {
