@@ -17,7 +17,7 @@ pub mod mul;
 pub mod requantize;
 pub mod softmax;
 
-mod dot;
+pub mod dot;
 
 pub use add::{add, AddParams};
 pub use avg_pool2d::{avg_pool2d, AvgPool2dParams};
