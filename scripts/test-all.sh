@@ -14,3 +14,10 @@ cargo build -q -p exactq-core --target thumbv6m-none-eabi
 
 echo "== unit, property and integration tests"
 cargo test --workspace
+
+echo "== golden kernel vectors (CMSIS-NN, qvec/1) through the core"
+if [ -d "$SHARED/vectors/cmsis-nn" ]; then
+  cargo run -q --release --bin exactq -- check-vectors "$SHARED"/vectors/cmsis-nn/*.json
+else
+  echo "skipped: $SHARED/vectors/cmsis-nn is absent"
+fi

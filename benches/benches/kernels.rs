@@ -6,35 +6,13 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use exactq_core::arith::activation::ActivationRange;
+use exactq_benches as fx;
 use exactq_core::arith::multiplier::QuantizedMultiplier;
 use exactq_core::arith::requantize::{multiply_by_quantized_multiplier_double, Profile, Requant};
 use exactq_core::kernels::{
     conv2d, depthwise_conv2d, fully_connected, Conv2dParams, DepthwiseConv2dParams,
-    FullyConnectedParams, Padding, Shape4,
+    FullyConnectedParams,
 };
-
-/// Deterministic int8 data (xorshift), so runs compare.
-fn data(len: usize, seed: u32) -> Vec<i8> {
-    let mut s = seed | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s >> 24) as u8 as i8
-        })
-        .collect()
-}
-
-fn multipliers(n: usize) -> Vec<QuantizedMultiplier> {
-    (0..n)
-        .map(|i| QuantizedMultiplier::new(1_200_000_000 + i as i32 * 1_000_003, -9))
-        .collect()
-}
-
-/// ResNet-8 stages: (spatial size, channels).
-const STAGES: [(usize, usize); 3] = [(28, 16), (14, 32), (7, 64)];
 
 /// The baseline: the reference loop nest, scalar, with bounds checks, one output at a time.
 #[allow(clippy::too_many_arguments)]
@@ -131,29 +109,16 @@ fn naive_fc(
 
 fn bench_conv(c: &mut Criterion) {
     let mut group = c.benchmark_group("conv2d_3x3");
-    for (size, ch) in STAGES {
-        let p = Conv2dParams {
-            input: Shape4::new(1, size, size, ch),
-            filter: Shape4::new(ch, 3, 3, ch),
-            output: Shape4::new(1, size, size, ch),
-            stride_h: 1,
-            stride_w: 1,
-            dilation_h: 1,
-            dilation_w: 1,
-            padding: Padding::new(1, 1, 1, 1),
-            input_zero_point: -3,
-            output_zero_point: 5,
-            activation: ActivationRange::FULL,
-        };
-        let x = data(size * size * ch, 1);
-        let w = data(ch * 9 * ch, 2);
-        let bias: Vec<i32> = (0..ch as i32).map(|i| i * 37 - 200).collect();
-        let m = multipliers(ch);
+    for (size, ch) in fx::RESNET8_STAGES {
+        let p = fx::conv3x3(size, ch);
+        let x = fx::data(size * size * ch, 1);
+        let w = fx::data(ch * 9 * ch, 2);
+        let bias = fx::bias(ch);
+        let m = fx::multipliers(ch);
         let requant = Requant::per_channel(Profile::TfliteDouble, &m);
         let mut out = vec![0i8; size * size * ch];
         let mut scratch = vec![0i16; p.scratch_len()];
-        let macs = (size * size * ch * 9 * ch) as u64;
-        group.throughput(Throughput::Elements(macs));
+        group.throughput(Throughput::Elements(fx::conv_macs(&p)));
         let id = format!("{size}x{size}x{ch}");
         group.bench_function(BenchmarkId::new("exactq", &id), |b| {
             b.iter(|| {
@@ -182,29 +147,16 @@ fn bench_conv(c: &mut Criterion) {
 
 fn bench_depthwise(c: &mut Criterion) {
     let mut group = c.benchmark_group("depthwise_3x3");
-    for (size, ch) in STAGES {
-        let p = DepthwiseConv2dParams {
-            input: Shape4::new(1, size, size, ch),
-            filter: Shape4::new(1, 3, 3, ch),
-            output: Shape4::new(1, size, size, ch),
-            depth_multiplier: 1,
-            stride_h: 1,
-            stride_w: 1,
-            dilation_h: 1,
-            dilation_w: 1,
-            padding: Padding::new(1, 1, 1, 1),
-            input_zero_point: -3,
-            output_zero_point: 5,
-            activation: ActivationRange::FULL,
-        };
-        let x = data(size * size * ch, 3);
-        let w = data(9 * ch, 4);
-        let bias: Vec<i32> = (0..ch as i32).map(|i| i * 37 - 200).collect();
-        let m = multipliers(ch);
+    for (size, ch) in fx::RESNET8_STAGES {
+        let p = fx::depthwise3x3(size, ch);
+        let x = fx::data(size * size * ch, 3);
+        let w = fx::data(9 * ch, 4);
+        let bias = fx::bias(ch);
+        let m = fx::multipliers(ch);
         let requant = Requant::per_channel(Profile::TfliteDouble, &m);
         let mut out = vec![0i8; size * size * ch];
         let mut scratch = vec![0i32; p.scratch_len()];
-        group.throughput(Throughput::Elements((size * size * ch * 9) as u64));
+        group.throughput(Throughput::Elements(fx::depthwise_macs(&p)));
         let id = format!("{size}x{size}x{ch}");
         group.bench_function(BenchmarkId::new("exactq", &id), |b| {
             b.iter(|| {
@@ -233,25 +185,16 @@ fn bench_depthwise(c: &mut Criterion) {
 
 fn bench_fc(c: &mut Criterion) {
     let mut group = c.benchmark_group("fully_connected");
-    // The ResNet-8 head (64 -> 10) on a batch, and a wider layer.
-    for (batches, k, o) in [(32usize, 64usize, 10usize), (32, 576, 64)] {
-        let p = FullyConnectedParams {
-            batches,
-            input_depth: k,
-            output_depth: o,
-            input_zero_point: -3,
-            weights_zero_point: 0,
-            output_zero_point: 5,
-            activation: ActivationRange::FULL,
-        };
-        let x = data(batches * k, 5);
-        let w = data(o * k, 6);
-        let bias: Vec<i32> = (0..o as i32).map(|i| i * 37 - 200).collect();
-        let m = multipliers(o);
+    for (batches, k, o) in fx::FC_SHAPES {
+        let p = fx::fully_connected(batches, k, o);
+        let x = fx::data(batches * k, 5);
+        let w = fx::data(o * k, 6);
+        let bias = fx::bias(o);
+        let m = fx::multipliers(o);
         let requant = Requant::per_channel(Profile::TfliteDouble, &m);
         let mut out = vec![0i8; batches * o];
         let mut scratch = vec![0i16; p.scratch_len()];
-        group.throughput(Throughput::Elements((batches * k * o) as u64));
+        group.throughput(Throughput::Elements(fx::fc_macs(&p)));
         let id = format!("{batches}x{k}->{o}");
         group.bench_function(BenchmarkId::new("exactq", &id), |b| {
             b.iter(|| {

@@ -7,13 +7,9 @@
 
 use std::hint::black_box;
 
-use exactq_core::arith::activation::ActivationRange;
-use exactq_core::arith::multiplier::QuantizedMultiplier;
+use exactq_benches as fx;
 use exactq_core::arith::requantize::{Profile, Requant};
-use exactq_core::kernels::{
-    conv2d, depthwise_conv2d, dot::dot_path, fully_connected, Conv2dParams, DepthwiseConv2dParams,
-    FullyConnectedParams, Padding, Shape4,
-};
+use exactq_core::kernels::{conv2d, depthwise_conv2d, dot::dot_path, fully_connected};
 
 fn on_cpu_ns() -> u64 {
     std::fs::read_to_string("/proc/thread-self/schedstat")
@@ -22,19 +18,7 @@ fn on_cpu_ns() -> u64 {
         .expect("/proc/thread-self/schedstat is readable on Linux")
 }
 
-fn data(len: usize, seed: u32) -> Vec<i8> {
-    let mut s = seed | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s >> 24) as u8 as i8
-        })
-        .collect()
-}
-
-/// Runs `f` until at least 0.5 s of CPU time, returns MAC/s per CPU-second.
+/// Runs `f` for at least 0.5 s of CPU time; returns MAC per CPU-nanosecond (= GMAC/s).
 fn measure(macs: u64, mut f: impl FnMut()) -> f64 {
     f();
     let start = on_cpu_ns();
@@ -45,38 +29,23 @@ fn measure(macs: u64, mut f: impl FnMut()) -> f64 {
         }
         iters += 10;
     }
-    let ns = (on_cpu_ns() - start) as f64;
-    macs as f64 * iters as f64 / ns // MAC per ns = GMAC/s
+    macs as f64 * iters as f64 / (on_cpu_ns() - start) as f64
 }
 
 fn main() {
-    println!("dot path: {}", dot_path());
-    for (size, ch) in [(28usize, 16usize), (14, 32), (7, 64)] {
-        let m: Vec<QuantizedMultiplier> = (0..ch)
-            .map(|i| QuantizedMultiplier::new(1_200_000_000 + i as i32, -9))
-            .collect();
+    println!("inner-product path: {}", dot_path());
+    for (size, ch) in fx::RESNET8_STAGES {
+        let m = fx::multipliers(ch);
         let requant = Requant::per_channel(Profile::TfliteDouble, &m);
-        let bias: Vec<i32> = (0..ch as i32).map(|i| i * 37 - 200).collect();
-        let x = data(size * size * ch, 1);
-        let conv = Conv2dParams {
-            input: Shape4::new(1, size, size, ch),
-            filter: Shape4::new(ch, 3, 3, ch),
-            output: Shape4::new(1, size, size, ch),
-            stride_h: 1,
-            stride_w: 1,
-            dilation_h: 1,
-            dilation_w: 1,
-            padding: Padding::new(1, 1, 1, 1),
-            input_zero_point: -3,
-            output_zero_point: 5,
-            activation: ActivationRange::FULL,
-        };
-        let w = data(ch * 9 * ch, 2);
+        let (x, bias) = (fx::data(size * size * ch, 1), fx::bias(ch));
         let mut out = vec![0i8; size * size * ch];
-        let mut scratch = vec![0i16; conv.scratch_len()];
-        let g = measure((size * size * ch * 9 * ch) as u64, || {
+
+        let p = fx::conv3x3(size, ch);
+        let w = fx::data(ch * 9 * ch, 2);
+        let mut scratch = vec![0i16; p.scratch_len()];
+        let g = measure(fx::conv_macs(&p), || {
             conv2d(
-                &conv,
+                &p,
                 &requant,
                 black_box(&x),
                 &w,
@@ -88,58 +57,33 @@ fn main() {
         });
         println!("conv2d 3x3 {size}x{size}x{ch} -> {ch}: {g:.2} GMAC/s per CPU-second");
 
-        let dw = DepthwiseConv2dParams {
-            input: Shape4::new(1, size, size, ch),
-            filter: Shape4::new(1, 3, 3, ch),
-            output: Shape4::new(1, size, size, ch),
-            depth_multiplier: 1,
-            stride_h: 1,
-            stride_w: 1,
-            dilation_h: 1,
-            dilation_w: 1,
-            padding: Padding::new(1, 1, 1, 1),
-            input_zero_point: -3,
-            output_zero_point: 5,
-            activation: ActivationRange::FULL,
-        };
-        let wd = data(9 * ch, 3);
-        let mut scratch32 = vec![0i32; dw.scratch_len()];
-        let g = measure((size * size * ch * 9) as u64, || {
+        let p = fx::depthwise3x3(size, ch);
+        let w = fx::data(9 * ch, 3);
+        let mut scratch = vec![0i32; p.scratch_len()];
+        let g = measure(fx::depthwise_macs(&p), || {
             depthwise_conv2d(
-                &dw,
+                &p,
                 &requant,
                 black_box(&x),
-                &wd,
+                &w,
                 Some(&bias),
                 &mut out,
-                &mut scratch32,
+                &mut scratch,
             )
             .unwrap()
         });
         println!("depthwise 3x3 {size}x{size}x{ch}: {g:.2} GMAC/s per CPU-second");
     }
-    for (batches, k, o) in [(32usize, 64usize, 10usize), (32, 576, 64)] {
-        let fc = FullyConnectedParams {
-            batches,
-            input_depth: k,
-            output_depth: o,
-            input_zero_point: -3,
-            weights_zero_point: 0,
-            output_zero_point: 5,
-            activation: ActivationRange::FULL,
-        };
-        let m: Vec<QuantizedMultiplier> = (0..o)
-            .map(|i| QuantizedMultiplier::new(1_200_000_000 + i as i32, -9))
-            .collect();
+    for (batches, k, o) in fx::FC_SHAPES {
+        let p = fx::fully_connected(batches, k, o);
+        let m = fx::multipliers(o);
         let requant = Requant::per_channel(Profile::TfliteDouble, &m);
-        let bias: Vec<i32> = (0..o as i32).collect();
-        let x = data(batches * k, 4);
-        let w = data(o * k, 5);
+        let (x, w, bias) = (fx::data(batches * k, 4), fx::data(o * k, 5), fx::bias(o));
         let mut out = vec![0i8; batches * o];
-        let mut scratch = vec![0i16; fc.scratch_len()];
-        let g = measure((batches * k * o) as u64, || {
+        let mut scratch = vec![0i16; p.scratch_len()];
+        let g = measure(fx::fc_macs(&p), || {
             fully_connected(
-                &fc,
+                &p,
                 &requant,
                 black_box(&x),
                 &w,

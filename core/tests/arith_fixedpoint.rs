@@ -72,10 +72,16 @@ proptest! {
 #[test]
 fn known_values() {
     // The single overflowing product saturates.
-    assert_eq!(saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN), i32::MAX);
+    assert_eq!(
+        saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN),
+        i32::MAX
+    );
     // Ties go up, not away: +0.5 -> 1, -0.5 -> 0.
     assert_eq!(saturating_rounding_doubling_high_mul(1 << 15, 1 << 15), 1);
-    assert_eq!(saturating_rounding_doubling_high_mul(-(1 << 15), 1 << 15), 0);
+    assert_eq!(
+        saturating_rounding_doubling_high_mul(-(1 << 15), 1 << 15),
+        0
+    );
     // RoundingDivideByPOT ties go away from zero.
     assert_eq!(rounding_divide_by_pot(-1, 1), -1);
     assert_eq!(rounding_divide_by_pot(-3, 1), -2);

@@ -10,7 +10,11 @@ use proptest::prelude::*;
 const CASES: u32 = 100_000;
 
 fn scale() -> impl Strategy<Value = f32> {
-    prop_oneof![1e-4f32..1.0, (1u32..200).prop_map(|k| 1.0 / k as f32), Just(1.0f32 / 256.0)]
+    prop_oneof![
+        1e-4f32..1.0,
+        (1u32..200).prop_map(|k| 1.0 / k as f32),
+        Just(1.0f32 / 256.0)
+    ]
 }
 
 /// Values near rounding ties `(k + 1/2) * s`, and ordinary ones.
@@ -73,9 +77,9 @@ proptest! {
         quantize_weights_per_channel(w, channels, axis, &mut q, &mut scales).unwrap();
         let per = n / channels;
         let channel = |i: usize| if last { i % channels } else { i / per };
-        for c in 0..channels {
+        for (c, scale) in scales.iter().enumerate() {
             let amax = (0..n).filter(|&i| channel(i) == c).map(|i| w[i].abs()).fold(0f32, f32::max);
-            prop_assert_eq!(scales[c], amax / 127.0);
+            prop_assert_eq!(*scale, amax / 127.0);
             let inv = if amax == 0.0 { 0.0 } else { 127.0 / amax };
             for i in (0..n).filter(|&i| channel(i) == c) {
                 let expected = common::round_half_away_f32(w[i] * inv).clamp(-127, 127) as i8;
@@ -113,16 +117,35 @@ fn quantize_known_values() {
     assert_eq!(quantize_f32(f32::NAN, 0.1, 5), 5);
     assert_eq!(quantize_f32(f32::INFINITY, 0.1, -128), 127);
     let mut out = [0i8; 2];
-    assert_eq!(quantize_slice(&[1.0, 2.0], 0.0, 0, &mut out), Err(Error::InvalidScale));
-    assert_eq!(quantize_slice(&[1.0, 2.0], 0.1, 128, &mut out), Err(Error::ZeroPointOutOfRange));
-    assert_eq!(quantize_slice(&[1.0, 2.0, 3.0], 0.1, 0, &mut out), Err(Error::BufferTooSmall));
+    assert_eq!(
+        quantize_slice(&[1.0, 2.0], 0.0, 0, &mut out),
+        Err(Error::InvalidScale)
+    );
+    assert_eq!(
+        quantize_slice(&[1.0, 2.0], 0.1, 128, &mut out),
+        Err(Error::ZeroPointOutOfRange)
+    );
+    assert_eq!(
+        quantize_slice(&[1.0, 2.0, 3.0], 0.1, 0, &mut out),
+        Err(Error::BufferTooSmall)
+    );
     // The converter's weight quantizer: the largest magnitude maps to +-127; zero channels to 0.
     let mut q = [0i8; 4];
     let mut s = [0f32; 2];
-    quantize_weights_per_channel(&[0.5, -1.0, 0.0, 0.0], 2, ChannelAxis::First, &mut q, &mut s).unwrap();
+    quantize_weights_per_channel(
+        &[0.5, -1.0, 0.0, 0.0],
+        2,
+        ChannelAxis::First,
+        &mut q,
+        &mut s,
+    )
+    .unwrap();
     assert_eq!(q, [64, -127, 0, 0]);
     assert_eq!(s, [1.0 / 127.0, 0.0]);
-    assert_eq!(quantize_weights_per_channel(&[1.0; 3], 2, ChannelAxis::First, &mut q, &mut s), Err(Error::ShapeMismatch));
+    assert_eq!(
+        quantize_weights_per_channel(&[1.0; 3], 2, ChannelAxis::First, &mut q, &mut s),
+        Err(Error::ShapeMismatch)
+    );
     assert_eq!(quantize_bias_value(1e30, 1e-3, 1e-3), i32::MAX);
     assert_eq!(quantize_bias_value(-1e30, 1e-3, 1e-3), -i32::MAX);
 }

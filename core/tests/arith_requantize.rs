@@ -13,7 +13,8 @@ fn any_real() -> impl Strategy<Value = f64> {
     prop_oneof![
         (1u64..0x7ff0_0000_0000_0000u64).prop_map(f64::from_bits),
         1e-6f64..10.0,
-        (0u32..64, 0u64..(1 << 20)).prop_map(|(e, k)| (1.0 - k as f64 * 2f64.powi(-40)) * 2f64.powi(e as i32 - 40)),
+        (0u32..64, 0u64..(1 << 20))
+            .prop_map(|(e, k)| (1.0 - k as f64 * 2f64.powi(-40)) * 2f64.powi(e as i32 - 40)),
     ]
 }
 
@@ -101,20 +102,41 @@ fn known_quantize_multiplier_values() {
             assert_eq!((q.multiplier, q.shift), (m, s), "real {real}");
         }
     }
-    assert_eq!(quantize_multiplier(0.0, Profile::TfliteDouble).unwrap(), QuantizedMultiplier::ZERO);
+    assert_eq!(
+        quantize_multiplier(0.0, Profile::TfliteDouble).unwrap(),
+        QuantizedMultiplier::ZERO
+    );
     // Single rounding caps the shift at 30; double rounding does not.
     let big = 2f64.powi(40);
-    assert_eq!(quantize_multiplier(big, Profile::TfliteSingle).unwrap(), QuantizedMultiplier::new(i32::MAX, 30));
-    assert_eq!(quantize_multiplier(big, Profile::TfliteDouble).unwrap(), QuantizedMultiplier::new(1 << 30, 41));
-    assert_eq!(quantize_multiplier(f64::NAN, Profile::TfliteDouble), Err(Error::InvalidScale));
-    assert_eq!(quantize_multiplier(f64::INFINITY, Profile::TfliteSingle), Err(Error::InvalidScale));
+    assert_eq!(
+        quantize_multiplier(big, Profile::TfliteSingle).unwrap(),
+        QuantizedMultiplier::new(i32::MAX, 30)
+    );
+    assert_eq!(
+        quantize_multiplier(big, Profile::TfliteDouble).unwrap(),
+        QuantizedMultiplier::new(1 << 30, 41)
+    );
+    assert_eq!(
+        quantize_multiplier(f64::NAN, Profile::TfliteDouble),
+        Err(Error::InvalidScale)
+    );
+    assert_eq!(
+        quantize_multiplier(f64::INFINITY, Profile::TfliteSingle),
+        Err(Error::InvalidScale)
+    );
 }
 
 #[test]
 fn known_rounding_differences() {
     // reference 2.8: exact -255.48 -> single -255, double -256.
-    assert_eq!(multiply_by_quantized_multiplier_single(-563, 1949004333, -1), -255);
-    assert_eq!(multiply_by_quantized_multiplier_double(-563, 1949004333, -1), -256);
+    assert_eq!(
+        multiply_by_quantized_multiplier_single(-563, 1949004333, -1),
+        -255
+    );
+    assert_eq!(
+        multiply_by_quantized_multiplier_double(-563, 1949004333, -1),
+        -256
+    );
     // exact -0.5: single rounds up to 0, double away to -1; +0.5 gives 1 in both.
     assert_eq!(multiply_by_quantized_multiplier_single(-2, 1 << 30, -1), 0);
     assert_eq!(multiply_by_quantized_multiplier_double(-2, 1 << 30, -1), -1);
@@ -123,7 +145,13 @@ fn known_rounding_differences() {
     // tensorflow#102943: x = 585, M0 = 1527099593, shift -6.
     let d = multiply_by_quantized_multiplier_double(585, 1527099593, -6);
     let s = multiply_by_quantized_multiplier_single(585, 1527099593, -6);
-    assert_eq!((d, s), (common::mbqm_double(585, 1527099593, -6), common::mbqm_single(585, 1527099593, -6)));
+    assert_eq!(
+        (d, s),
+        (
+            common::mbqm_double(585, 1527099593, -6),
+            common::mbqm_single(585, 1527099593, -6)
+        )
+    );
 }
 
 #[test]
@@ -137,33 +165,57 @@ fn per_op_derivations() {
     assert_eq!((out[0].multiplier, out[0].shift), m0);
     // FC per tensor: the product is rounded to f32 first.
     let fc = fully_connected_per_tensor_multiplier(s_in, s_w, s_out, p).unwrap();
-    assert_eq!((fc.multiplier, fc.shift), common::quantize_multiplier((s_in * s_w) as f64 / s_out as f64, false));
+    assert_eq!(
+        (fc.multiplier, fc.shift),
+        common::quantize_multiplier((s_in * s_w) as f64 / s_out as f64, false)
+    );
     // ADD: left shift 20; the larger input scale maps to exactly 0.5.
     let add = add_multipliers(0.02, 0.05, 0.06, p).unwrap();
     assert_eq!(add.left_shift, 20);
     assert_eq!(add.input2, QuantizedMultiplier::new(1 << 30, 0));
     let twice = 2.0 * 0.05f32 as f64;
-    assert_eq!((add.input1.multiplier, add.input1.shift), common::quantize_multiplier(0.02f32 as f64 / twice, false));
+    assert_eq!(
+        (add.input1.multiplier, add.input1.shift),
+        common::quantize_multiplier(0.02f32 as f64 / twice, false)
+    );
     assert_eq!(
         (add.output.multiplier, add.output.shift),
         common::quantize_multiplier(twice / (1048576.0 * 0.06f32 as f64), false)
     );
     // MUL and requantize.
     let mul = mul_multiplier(0.02, 0.05, 0.003, p).unwrap();
-    assert_eq!((mul.multiplier, mul.shift), common::quantize_multiplier(0.02f32 as f64 * 0.05f32 as f64 / 0.003f32 as f64, false));
+    assert_eq!(
+        (mul.multiplier, mul.shift),
+        common::quantize_multiplier(0.02f32 as f64 * 0.05f32 as f64 / 0.003f32 as f64, false)
+    );
     let rq = requantize_multiplier(0.02, 0.03, p).unwrap();
-    assert_eq!((rq.multiplier, rq.shift), common::quantize_multiplier(0.02f32 as f64 / 0.03f32 as f64, false));
+    assert_eq!(
+        (rq.multiplier, rq.shift),
+        common::quantize_multiplier(0.02f32 as f64 / 0.03f32 as f64, false)
+    );
     // Softmax: the CMSIS-NN case's integers come from beta = 1 and its input scale.
     let sm = softmax_multiplier(1.0, 0.0625, p).unwrap();
     let real = 0.0625f64 * 2f64.powi(26);
-    assert_eq!((sm.input.multiplier, sm.input.shift), common::quantize_multiplier(real, false));
+    assert_eq!(
+        (sm.input.multiplier, sm.input.shift),
+        common::quantize_multiplier(real, false)
+    );
     assert_eq!(sm.diff_min, -((31i64 << 26) >> sm.input.shift) as i32);
     // Softmax caps: 2^31-1 (double), 2^30-1 (single).
     let capped = softmax_multiplier(1000.0, 1000.0, Profile::TfliteSingle).unwrap();
-    assert_eq!((capped.input.multiplier, capped.input.shift), common::quantize_multiplier((1u64 << 30) as f64 - 1.0, true));
+    assert_eq!(
+        (capped.input.multiplier, capped.input.shift),
+        common::quantize_multiplier((1u64 << 30) as f64 - 1.0, true)
+    );
     assert_eq!(add_multipliers(1.0, 1.0, 1e-9, p), Err(Error::InvalidScale));
-    assert_eq!(conv_per_channel_multipliers(0.0, &[1.0], 1.0, p, &mut out), Err(Error::InvalidScale));
-    assert_eq!(conv_per_channel_multipliers(1.0, &[1.0; 3], 1.0, p, &mut out), Err(Error::ChannelCountMismatch));
+    assert_eq!(
+        conv_per_channel_multipliers(0.0, &[1.0], 1.0, p, &mut out),
+        Err(Error::InvalidScale)
+    );
+    assert_eq!(
+        conv_per_channel_multipliers(1.0, &[1.0; 3], 1.0, p, &mut out),
+        Err(Error::ChannelCountMismatch)
+    );
 }
 
 #[test]
@@ -182,13 +234,28 @@ fn profile_names_round_trip() {
 #[test]
 fn multiplier_validation() {
     let p = Profile::TfliteSingle;
-    assert_eq!(QuantizedMultiplier::new(-1, 0).validate(p), Err(Error::MultiplierOutOfRange));
-    assert_eq!(QuantizedMultiplier::new(1 << 30, 31).validate(p), Err(Error::ShiftOutOfRange));
-    assert_eq!(QuantizedMultiplier::new(1 << 30, -32).validate(p), Err(Error::ShiftOutOfRange));
+    assert_eq!(
+        QuantizedMultiplier::new(-1, 0).validate(p),
+        Err(Error::MultiplierOutOfRange)
+    );
+    assert_eq!(
+        QuantizedMultiplier::new(1 << 30, 31).validate(p),
+        Err(Error::ShiftOutOfRange)
+    );
+    assert_eq!(
+        QuantizedMultiplier::new(1 << 30, -32).validate(p),
+        Err(Error::ShiftOutOfRange)
+    );
     assert_eq!(QuantizedMultiplier::new(1 << 30, -31).validate(p), Ok(()));
     let ms = [QuantizedMultiplier::new(1 << 30, 0); 3];
-    assert_eq!(Requant::per_channel(p, &ms).validate(4), Err(Error::ChannelCountMismatch));
+    assert_eq!(
+        Requant::per_channel(p, &ms).validate(4),
+        Err(Error::ChannelCountMismatch)
+    );
     assert_eq!(Requant::per_channel(p, &ms).validate(3), Ok(()));
     assert_eq!(Requant::per_channel(p, &ms[..1]).validate(9), Ok(()));
-    assert_eq!(Requant::per_channel(p, &[]).validate(1), Err(Error::ChannelCountMismatch));
+    assert_eq!(
+        Requant::per_channel(p, &[]).validate(1),
+        Err(Error::ChannelCountMismatch)
+    );
 }

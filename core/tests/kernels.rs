@@ -51,8 +51,15 @@ fn activation(rng: &mut Lcg) -> ActivationRange {
 
 /// (in, kernel, stride, dilation, pad_before, pad_after) for one spatial dimension, valid.
 fn dim() -> impl Strategy<Value = (usize, usize, usize, usize, usize, usize)> {
-    (1usize..9, 1usize..4, 1usize..4, 1usize..3, 0usize..3, 0usize..3)
-        .prop_filter("window fits", |(i, k, _, d, a, b)| i + a + b >= (k - 1) * d + 1)
+    (
+        1usize..9,
+        1usize..4,
+        1usize..4,
+        1usize..3,
+        0usize..3,
+        0usize..3,
+    )
+        .prop_filter("window fits", |(i, k, _, d, a, b)| i + a + b > (k - 1) * d)
 }
 
 fn out_size((i, k, s, d, a, b): (usize, usize, usize, usize, usize, usize)) -> usize {
@@ -201,8 +208,7 @@ proptest! {
         let output = Shape4::new(n, out_size(dy), out_size(dx), c);
         let act = activation(&mut rng);
         let x = rng.vec_i8(input.elements().unwrap());
-        let (ph, pw) = (Padding::new(dy.4, dx.4, dy.5, dx.5), ());
-        let _ = pw;
+        let ph = Padding::new(dy.4, dx.4, dy.5, dx.5);
         let avg_p = AvgPool2dParams { input, output, filter_h: dy.1, filter_w: dx.1, stride_h: dy.2, stride_w: dx.2, padding: ph, activation: act };
         let max_p = MaxPool2dParams { input, output, filter_h: dy.1, filter_w: dx.1, stride_h: dy.2, stride_w: dx.2, padding: ph, activation: act };
         let mut avg = vec![0i8; output.elements().unwrap()];
@@ -358,48 +364,99 @@ fn conv2d_rejects_bad_input_before_writing() {
     let good = small_conv();
     let (x, w, b) = (vec![1i8; 32], vec![1i8; 54], vec![0i32; 3]);
     let mut scratch = vec![0i16; good.scratch_len()];
-    let run = |p: &Conv2dParams, rq: &Requant, x: &[i8], w: &[i8], b: Option<&[i32]>, out_len: usize, scratch: &mut [i16]| {
+    let run = |p: &Conv2dParams,
+               rq: &Requant,
+               x: &[i8],
+               w: &[i8],
+               b: Option<&[i32]>,
+               out_len: usize,
+               scratch: &mut [i16]| {
         let mut out = vec![77i8; out_len];
         let r = conv2d(p, rq, x, w, b, &mut out, scratch);
         if r.is_err() {
-            assert!(out.iter().all(|v| *v == 77), "output written before an error");
+            assert!(
+                out.iter().all(|v| *v == 77),
+                "output written before an error"
+            );
         }
         r
     };
     assert_eq!(run(&good, &rq, &x, &w, Some(&b), 48, &mut scratch), Ok(()));
     let mut p = good;
     p.output.h = 3;
-    assert_eq!(run(&p, &rq, &x, &w, Some(&b), 48, &mut scratch), Err(Error::ShapeMismatch));
+    assert_eq!(
+        run(&p, &rq, &x, &w, Some(&b), 48, &mut scratch),
+        Err(Error::ShapeMismatch)
+    );
     let mut p = good;
     p.input.c = 0;
-    assert_eq!(run(&p, &rq, &x, &w, Some(&b), 48, &mut scratch), Err(Error::ZeroSized));
+    assert_eq!(
+        run(&p, &rq, &x, &w, Some(&b), 48, &mut scratch),
+        Err(Error::ZeroSized)
+    );
     let mut p = good;
     p.input_zero_point = 128;
-    assert_eq!(run(&p, &rq, &x, &w, Some(&b), 48, &mut scratch), Err(Error::ZeroPointOutOfRange));
+    assert_eq!(
+        run(&p, &rq, &x, &w, Some(&b), 48, &mut scratch),
+        Err(Error::ZeroPointOutOfRange)
+    );
     let mut p = good;
     p.output_zero_point = -129;
-    assert_eq!(run(&p, &rq, &x, &w, Some(&b), 48, &mut scratch), Err(Error::ZeroPointOutOfRange));
+    assert_eq!(
+        run(&p, &rq, &x, &w, Some(&b), 48, &mut scratch),
+        Err(Error::ZeroPointOutOfRange)
+    );
     let mut p = good;
     p.stride_h = 0;
-    assert_eq!(run(&p, &rq, &x, &w, Some(&b), 48, &mut scratch), Err(Error::InvalidStride));
+    assert_eq!(
+        run(&p, &rq, &x, &w, Some(&b), 48, &mut scratch),
+        Err(Error::InvalidStride)
+    );
     let mut p = good;
     p.input.c = 3; // not a multiple of the filter's 2 channels
-    assert_eq!(run(&p, &rq, &[0; 48], &w, Some(&b), 48, &mut scratch), Err(Error::InvalidGroups));
+    assert_eq!(
+        run(&p, &rq, &[0; 48], &w, Some(&b), 48, &mut scratch),
+        Err(Error::InvalidGroups)
+    );
     let mut p = good;
     p.activation = ActivationRange::new(5, 4);
-    assert_eq!(run(&p, &rq, &x, &w, Some(&b), 48, &mut scratch), Err(Error::InvalidActivationRange));
-    assert_eq!(run(&good, &rq, &x[..31], &w, Some(&b), 48, &mut scratch), Err(Error::BufferTooSmall));
-    assert_eq!(run(&good, &rq, &x, &w[..53], Some(&b), 48, &mut scratch), Err(Error::BufferTooSmall));
-    assert_eq!(run(&good, &rq, &x, &w, Some(&b[..2]), 48, &mut scratch), Err(Error::BufferTooSmall));
-    assert_eq!(run(&good, &rq, &x, &w, Some(&b), 47, &mut scratch), Err(Error::BufferTooSmall));
+    assert_eq!(
+        run(&p, &rq, &x, &w, Some(&b), 48, &mut scratch),
+        Err(Error::InvalidActivationRange)
+    );
+    assert_eq!(
+        run(&good, &rq, &x[..31], &w, Some(&b), 48, &mut scratch),
+        Err(Error::BufferTooSmall)
+    );
+    assert_eq!(
+        run(&good, &rq, &x, &w[..53], Some(&b), 48, &mut scratch),
+        Err(Error::BufferTooSmall)
+    );
+    assert_eq!(
+        run(&good, &rq, &x, &w, Some(&b[..2]), 48, &mut scratch),
+        Err(Error::BufferTooSmall)
+    );
+    assert_eq!(
+        run(&good, &rq, &x, &w, Some(&b), 47, &mut scratch),
+        Err(Error::BufferTooSmall)
+    );
     let mut short = vec![0i16; good.scratch_len() - 1];
-    assert_eq!(run(&good, &rq, &x, &w, Some(&b), 48, &mut short), Err(Error::BufferTooSmall));
+    assert_eq!(
+        run(&good, &rq, &x, &w, Some(&b), 48, &mut short),
+        Err(Error::BufferTooSmall)
+    );
     let bad_shift = [QuantizedMultiplier::new(1 << 30, 31); 3];
     let rq_bad = Requant::per_channel(Profile::TfliteDouble, &bad_shift);
-    assert_eq!(run(&good, &rq_bad, &x, &w, Some(&b), 48, &mut scratch), Err(Error::ShiftOutOfRange));
+    assert_eq!(
+        run(&good, &rq_bad, &x, &w, Some(&b), 48, &mut scratch),
+        Err(Error::ShiftOutOfRange)
+    );
     let two = [QuantizedMultiplier::new(1 << 30, 0); 2];
     let rq_two = Requant::per_channel(Profile::TfliteDouble, &two);
-    assert_eq!(run(&good, &rq_two, &x, &w, Some(&b), 48, &mut scratch), Err(Error::ChannelCountMismatch));
+    assert_eq!(
+        run(&good, &rq_two, &x, &w, Some(&b), 48, &mut scratch),
+        Err(Error::ChannelCountMismatch)
+    );
     let mut p = good;
     p.input.h = usize::MAX / 2;
     assert!(run(&p, &rq, &x, &w, Some(&b), 48, &mut scratch).is_err());
@@ -425,54 +482,174 @@ fn other_kernels_reject_bad_input() {
     };
     let mut out = [0i8; 16];
     let mut s32 = [0i32; 4];
-    assert_eq!(depthwise_conv2d(&dw, &rq, &[0; 18], &[0; 16], None, &mut out, &mut s32), Ok(()));
+    assert_eq!(
+        depthwise_conv2d(&dw, &rq, &[0; 18], &[0; 16], None, &mut out, &mut s32),
+        Ok(())
+    );
     let mut bad = dw;
     bad.depth_multiplier = 0;
-    assert_eq!(depthwise_conv2d(&bad, &rq, &[0; 18], &[0; 16], None, &mut out, &mut s32), Err(Error::InvalidGroups));
+    assert_eq!(
+        depthwise_conv2d(&bad, &rq, &[0; 18], &[0; 16], None, &mut out, &mut s32),
+        Err(Error::InvalidGroups)
+    );
     let mut bad = dw;
     bad.filter.c = 3;
-    assert_eq!(depthwise_conv2d(&bad, &rq, &[0; 18], &[0; 16], None, &mut out, &mut s32), Err(Error::ShapeMismatch));
-    assert_eq!(depthwise_conv2d(&dw, &rq, &[0; 18], &[0; 16], None, &mut out, &mut s32[..3]), Err(Error::BufferTooSmall));
+    assert_eq!(
+        depthwise_conv2d(&bad, &rq, &[0; 18], &[0; 16], None, &mut out, &mut s32),
+        Err(Error::ShapeMismatch)
+    );
+    assert_eq!(
+        depthwise_conv2d(&dw, &rq, &[0; 18], &[0; 16], None, &mut out, &mut s32[..3]),
+        Err(Error::BufferTooSmall)
+    );
 
-    let fc = FullyConnectedParams { batches: 2, input_depth: 3, output_depth: 2, input_zero_point: 0, weights_zero_point: 200, output_zero_point: 0, activation: ActivationRange::FULL };
+    let fc = FullyConnectedParams {
+        batches: 2,
+        input_depth: 3,
+        output_depth: 2,
+        input_zero_point: 0,
+        weights_zero_point: 200,
+        output_zero_point: 0,
+        activation: ActivationRange::FULL,
+    };
     let mut s16 = [0i16; 6];
-    assert_eq!(fully_connected(&fc, &rq, &[0; 6], &[0; 6], None, &mut out[..4], &mut s16), Err(Error::ZeroPointOutOfRange));
-    let fc = FullyConnectedParams { weights_zero_point: 0, batches: 0, ..fc };
-    assert_eq!(fully_connected(&fc, &rq, &[0; 6], &[0; 6], None, &mut out[..4], &mut s16), Err(Error::ZeroSized));
+    assert_eq!(
+        fully_connected(&fc, &rq, &[0; 6], &[0; 6], None, &mut out[..4], &mut s16),
+        Err(Error::ZeroPointOutOfRange)
+    );
+    let fc = FullyConnectedParams {
+        weights_zero_point: 0,
+        batches: 0,
+        ..fc
+    };
+    assert_eq!(
+        fully_connected(&fc, &rq, &[0; 6], &[0; 6], None, &mut out[..4], &mut s16),
+        Err(Error::ZeroSized)
+    );
 
-    let pool = MaxPool2dParams { input: Shape4::new(1, 2, 2, 1), output: Shape4::new(1, 1, 1, 1), filter_h: 2, filter_w: 2, stride_h: 2, stride_w: 2, padding: Padding::NONE, activation: ActivationRange::FULL };
+    let pool = MaxPool2dParams {
+        input: Shape4::new(1, 2, 2, 1),
+        output: Shape4::new(1, 1, 1, 1),
+        filter_h: 2,
+        filter_w: 2,
+        stride_h: 2,
+        stride_w: 2,
+        padding: Padding::NONE,
+        activation: ActivationRange::FULL,
+    };
     assert_eq!(max_pool2d(&pool, &[1, 5, -3, 2], &mut out[..1]), Ok(()));
     assert_eq!(out[0], 5);
-    assert_eq!(max_pool2d(&pool, &[1, 5, -3], &mut out[..1]), Err(Error::BufferTooSmall));
-    let avg = AvgPool2dParams { input: Shape4::new(1, 2, 2, 1), output: Shape4::new(1, 2, 2, 1), filter_h: 1, filter_w: 1, stride_h: 1, stride_w: 1, padding: Padding::new(3, 0, 0, 0), activation: ActivationRange::FULL };
+    assert_eq!(
+        max_pool2d(&pool, &[1, 5, -3], &mut out[..1]),
+        Err(Error::BufferTooSmall)
+    );
+    let avg = AvgPool2dParams {
+        input: Shape4::new(1, 2, 2, 1),
+        output: Shape4::new(1, 2, 2, 1),
+        filter_h: 1,
+        filter_w: 1,
+        stride_h: 1,
+        stride_w: 1,
+        padding: Padding::new(3, 0, 0, 0),
+        activation: ActivationRange::FULL,
+    };
     assert!(avg_pool2d(&avg, &[1, 5, -3, 2], &mut out[..4]).is_err());
 
-    let am = AddMultipliers { left_shift: 20, input1: m, input2: m, output: QuantizedMultiplier::new(1 << 30, 2) };
-    let ap = AddParams { len: 2, input1_zero_point: 0, input2_zero_point: 0, output_zero_point: 0, multipliers: am, profile: Profile::TfliteDouble, activation: ActivationRange::FULL };
-    assert_eq!(add(&ap, &[1, 2], &[3, 4], &mut out[..2]), Err(Error::ShiftOutOfRange));
-    let mp = MulParams { len: 3, input1_zero_point: 0, input2_zero_point: 0, output_zero_point: 0, activation: ActivationRange::FULL };
-    assert_eq!(mul(&mp, &rq, &[1, 2], &[3, 4, 5], &mut out[..3]), Err(Error::BufferTooSmall));
-    let sp = SoftmaxParams { rows: 1, depth: 5000, multiplier: SoftmaxMultiplier { input: QuantizedMultiplier::new(1 << 30, 5), diff_min: -100 }, profile: Profile::TfliteDouble };
-    assert_eq!(softmax(&sp, &[0; 5000], &mut [0; 5000]), Err(Error::SizeOverflow));
-    let sp = SoftmaxParams { depth: 4, multiplier: SoftmaxMultiplier { input: QuantizedMultiplier::new(1 << 30, -2), diff_min: -100 }, ..sp };
-    assert_eq!(softmax(&sp, &[0; 4], &mut [0; 4]), Err(Error::ShiftOutOfRange));
-    let rp = RequantizeParams { len: 0, input_zero_point: 0, output_zero_point: 0 };
+    let am = AddMultipliers {
+        left_shift: 20,
+        input1: m,
+        input2: m,
+        output: QuantizedMultiplier::new(1 << 30, 2),
+    };
+    let ap = AddParams {
+        len: 2,
+        input1_zero_point: 0,
+        input2_zero_point: 0,
+        output_zero_point: 0,
+        multipliers: am,
+        profile: Profile::TfliteDouble,
+        activation: ActivationRange::FULL,
+    };
+    assert_eq!(
+        add(&ap, &[1, 2], &[3, 4], &mut out[..2]),
+        Err(Error::ShiftOutOfRange)
+    );
+    let mp = MulParams {
+        len: 3,
+        input1_zero_point: 0,
+        input2_zero_point: 0,
+        output_zero_point: 0,
+        activation: ActivationRange::FULL,
+    };
+    assert_eq!(
+        mul(&mp, &rq, &[1, 2], &[3, 4, 5], &mut out[..3]),
+        Err(Error::BufferTooSmall)
+    );
+    let sp = SoftmaxParams {
+        rows: 1,
+        depth: 5000,
+        multiplier: SoftmaxMultiplier {
+            input: QuantizedMultiplier::new(1 << 30, 5),
+            diff_min: -100,
+        },
+        profile: Profile::TfliteDouble,
+    };
+    assert_eq!(
+        softmax(&sp, &[0; 5000], &mut [0; 5000]),
+        Err(Error::SizeOverflow)
+    );
+    let sp = SoftmaxParams {
+        depth: 4,
+        multiplier: SoftmaxMultiplier {
+            input: QuantizedMultiplier::new(1 << 30, -2),
+            diff_min: -100,
+        },
+        ..sp
+    };
+    assert_eq!(
+        softmax(&sp, &[0; 4], &mut [0; 4]),
+        Err(Error::ShiftOutOfRange)
+    );
+    let rp = RequantizeParams {
+        len: 0,
+        input_zero_point: 0,
+        output_zero_point: 0,
+    };
     assert_eq!(requantize(&rp, &rq, &[], &mut []), Err(Error::ZeroSized));
-    let mp = MeanParams { input: Shape4::new(1, 2, 2, 3), input_zero_point: 0, output_zero_point: 0 };
-    assert_eq!(mean_hw(&mp, &rq, &[0; 12], &mut out[..3], &mut s32[..2]), Err(Error::BufferTooSmall));
+    let mp = MeanParams {
+        input: Shape4::new(1, 2, 2, 3),
+        input_zero_point: 0,
+        output_zero_point: 0,
+    };
+    assert_eq!(
+        mean_hw(&mp, &rq, &[0; 12], &mut out[..3], &mut s32[..2]),
+        Err(Error::BufferTooSmall)
+    );
 }
 
 #[test]
 fn softmax_output_is_one_over_256_minus_128() {
     // Equal inputs: each output is 1/depth, i.e. 256/depth - 128.
-    let m = exactq_core::arith::multiplier::softmax_multiplier(1.0, 0.1, Profile::TfliteDouble).unwrap();
-    let p = SoftmaxParams { rows: 1, depth: 4, multiplier: m, profile: Profile::TfliteDouble };
+    let m = exactq_core::arith::multiplier::softmax_multiplier(1.0, 0.1, Profile::TfliteDouble)
+        .unwrap();
+    let p = SoftmaxParams {
+        rows: 1,
+        depth: 4,
+        multiplier: m,
+        profile: Profile::TfliteDouble,
+    };
     let mut out = [0i8; 4];
     softmax(&p, &[7; 4], &mut out).unwrap();
     assert_eq!(out, [-64; 4]);
     // One dominant value: 127 is the cap (1.0 is not representable), the rest -128.
-    let m = exactq_core::arith::multiplier::softmax_multiplier(1.0, 1.0, Profile::TfliteDouble).unwrap();
-    let p = SoftmaxParams { rows: 1, depth: 3, multiplier: m, profile: Profile::TfliteDouble };
+    let m = exactq_core::arith::multiplier::softmax_multiplier(1.0, 1.0, Profile::TfliteDouble)
+        .unwrap();
+    let p = SoftmaxParams {
+        rows: 1,
+        depth: 3,
+        multiplier: m,
+        profile: Profile::TfliteDouble,
+    };
     softmax(&p, &[127, -128, -128], &mut out[..3]).unwrap();
     assert_eq!(out[..3], [127, -128, -128]);
 }

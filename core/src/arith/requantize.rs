@@ -290,7 +290,7 @@ impl<'a> Requant<'a> {
         let (acc, out) = (&acc[..n], &mut out[..n]);
         if self.multipliers.len() == 1 {
             let m = self.multipliers[0];
-            let ms = core::iter::repeat(&m).take(n);
+            let ms = core::iter::repeat_n(&m, n);
             output_stage(
                 self.profile,
                 acc,

@@ -13,7 +13,7 @@ use crate::arith::requantize::Requant;
 use crate::Error;
 
 use super::dot::dots_2xn;
-use super::{check_len, check_zero_points, window_output_size, Padding, Shape4};
+use super::{check_len, check_zero_points, window_output_hw, Padding, Shape4};
 
 /// Shapes and quantization parameters of one CONV_2D.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,21 +50,15 @@ impl Conv2dParams {
 
     /// The output shape stride, dilation and padding give for `input` and `filter`.
     pub fn expected_output(&self) -> Result<Shape4, Error> {
-        let oh = window_output_size(
-            self.input.h,
+        let (oh, ow) = window_output_hw(
+            self.input,
             self.filter.h,
-            self.stride_h,
-            self.dilation_h,
-            self.padding.top,
-            self.padding.bottom,
-        )?;
-        let ow = window_output_size(
-            self.input.w,
             self.filter.w,
+            self.stride_h,
             self.stride_w,
+            self.dilation_h,
             self.dilation_w,
-            self.padding.left,
-            self.padding.right,
+            self.padding,
         )?;
         Ok(Shape4::new(self.input.n, oh, ow, self.filter.n))
     }

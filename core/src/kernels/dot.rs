@@ -206,6 +206,7 @@ mod x86 {
         }
     }
 
+    #[cfg(feature = "std")]
     /// `R` weight rows × 2 input rows, AVX2 (16 values per step).
     /// # Safety
     /// AVX2 must be available; lengths as in [`block_sse2`].
@@ -266,6 +267,7 @@ mod x86 {
         }
     }
 
+    #[cfg(feature = "std")]
     /// Four row sums of four 8-lane accumulators, written to `out[..4]`: pairwise horizontal
     /// adds within each 128-bit half, then the two halves added.
     /// # Safety
@@ -282,6 +284,7 @@ mod x86 {
         unsafe { _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, v) };
     }
 
+    #[cfg(feature = "std")]
     /// # Safety
     /// AVX2 must be available.
     #[target_feature(enable = "avx2")]

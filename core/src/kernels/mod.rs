@@ -14,6 +14,7 @@ pub mod fully_connected;
 pub mod max_pool2d;
 pub mod mean;
 pub mod mul;
+pub mod pool_window;
 pub mod requantize;
 pub mod softmax;
 
@@ -27,6 +28,7 @@ pub use fully_connected::{fully_connected, FullyConnectedParams};
 pub use max_pool2d::{max_pool2d, MaxPool2dParams};
 pub use mean::{mean_hw, MeanParams};
 pub use mul::{mul, MulParams};
+pub use pool_window::Pool2dParams;
 pub use requantize::{requantize, RequantizeParams};
 pub use softmax::{softmax, SoftmaxParams};
 
@@ -173,6 +175,37 @@ pub fn window_output_size(
         return Err(Error::ShapeMismatch);
     }
     Ok((padded - eff) / stride + 1)
+}
+
+/// Output `(height, width)` of a 2-D sliding window (see [`window_output_size`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn window_output_hw(
+    input: Shape4,
+    kernel_h: usize,
+    kernel_w: usize,
+    stride_h: usize,
+    stride_w: usize,
+    dilation_h: usize,
+    dilation_w: usize,
+    padding: Padding,
+) -> Result<(usize, usize), Error> {
+    let oh = window_output_size(
+        input.h,
+        kernel_h,
+        stride_h,
+        dilation_h,
+        padding.top,
+        padding.bottom,
+    )?;
+    let ow = window_output_size(
+        input.w,
+        kernel_w,
+        stride_w,
+        dilation_w,
+        padding.left,
+        padding.right,
+    )?;
+    Ok((oh, ow))
 }
 
 /// `len(slice) >= shape.elements()`.
