@@ -26,7 +26,10 @@ impl NodeForward for Timed<'_> {
 }
 
 fn main() {
-    exactq_trainer::cli::tune_malloc();
+    // EXACTQ_PROFILE_DEFAULT_MALLOC=1 measures glibc's default settings instead.
+    if std::env::var_os("EXACTQ_PROFILE_DEFAULT_MALLOC").is_none() {
+        exactq_trainer::cli::tune_malloc();
+    }
     let args: Vec<String> = std::env::args().collect();
     let dir = args.get(1).cloned().unwrap_or_else(|| "../shared/data".into());
     let threads: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2);

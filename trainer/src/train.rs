@@ -6,7 +6,7 @@ use rand_core::SeedableRng;
 use crate::checkpoint::{EpochRecord, Hyper, Progress, RngState, TrainerState, TRNR_VERSION};
 use crate::data::{permutation, Dataset, Split, Task};
 use crate::nn::optim::{Optimizer, OptimizerConfig};
-use crate::nn::{loss, Builtin, ForwardCtx, Mode, NnError, ParamStore, Tape};
+use crate::nn::{loss, Builtin, ForwardCtx, Mode, NnError, NodeForward, ParamStore, Tape};
 use crate::zoo::Arch;
 
 /// What went wrong while training or evaluating.
@@ -167,6 +167,17 @@ impl Session {
 
     /// Runs (the rest of) one epoch over `data.train`, then scores `data.val`.
     pub fn train_epoch(&mut self, data: &Dataset, base_lr: f32, on_step: &mut dyn FnMut(StepReport)) -> Result<EpochRecord, TrainError> {
+        self.train_epoch_with(data, base_lr, &mut Builtin, on_step)
+    }
+
+    /// [`Session::train_epoch`] with `hook` replacing the forward of selected nodes (QAT).
+    pub fn train_epoch_with(
+        &mut self,
+        data: &Dataset,
+        base_lr: f32,
+        hook: &mut dyn NodeForward,
+        on_step: &mut dyn FnMut(StepReport),
+    ) -> Result<EpochRecord, TrainError> {
         let n = data.train.len();
         let bs = self.state.hyper.batch_size as usize;
         if self.state.progress.order.is_empty() {
@@ -185,7 +196,7 @@ impl Session {
         let batches: Vec<&[u32]> = order.chunks(bs).filter(|b| b.len() >= 2).collect();
         let (mut loss_sum, mut loss_count) = (0.0f64, 0usize);
         for (b, idx) in batches.iter().enumerate().skip(self.state.progress.next_batch as usize) {
-            let loss = self.step(data, idx)?;
+            let loss = self.step_with(data, idx, hook)?;
             loss_sum += f64::from(loss) * idx.len() as f64;
             loss_count += idx.len();
             self.state.progress.next_batch = b as u32 + 1;
@@ -194,7 +205,7 @@ impl Session {
         self.state.progress.order.clear();
         self.state.progress.next_batch = 0;
         self.state.progress.epoch += 1;
-        let val = self.evaluate(&data.val, data.task)?;
+        let val = evaluate_with(&self.state, &data.val, data.task, hook)?;
         let record = EpochRecord {
             epoch: self.state.progress.epoch,
             train_loss: (loss_sum / loss_count.max(1) as f64) as f32,
@@ -207,11 +218,16 @@ impl Session {
 
     /// One optimizer step on the training samples `idx`; returns the batch loss.
     pub fn step(&mut self, data: &Dataset, idx: &[u32]) -> Result<f32, TrainError> {
+        self.step_with(data, idx, &mut Builtin)
+    }
+
+    /// [`Session::step`] with `hook` replacing the forward of selected nodes (QAT).
+    pub fn step_with(&mut self, data: &Dataset, idx: &[u32], hook: &mut dyn NodeForward) -> Result<f32, TrainError> {
         let mut tape = Tape::recording();
         let (x, y, target) = self.batch_input(&data.train, idx, &tape)?;
         let state = &mut self.state;
         let mut ctx = ForwardCtx::new(&mut tape, &mut state.params, Mode::Train);
-        let outs = state.graph.forward(&mut ctx, x, &mut Builtin)?;
+        let outs = state.graph.forward(&mut ctx, x, hook)?;
         let vars = ctx.into_param_vars();
         let out = outs.last().ok_or_else(|| NnError::Graph("no output".into()))?;
         let (loss, mut grads) = match data.task {
@@ -235,6 +251,11 @@ impl Session {
 
 /// Per-sample outputs of the network in evaluation mode, in batches of 500.
 pub fn predict(state: &TrainerState, split: &Split) -> Result<Vec<f32>, TrainError> {
+    predict_with(state, split, &mut Builtin)
+}
+
+/// [`predict`] with `hook` replacing the forward of selected nodes.
+pub fn predict_with(state: &TrainerState, split: &Split, hook: &mut dyn NodeForward) -> Result<Vec<f32>, TrainError> {
     let d = split.x.len() / split.len().max(1);
     let mut out = Vec::new();
     let mut params = state.params.clone();
@@ -245,7 +266,7 @@ pub fn predict(state: &TrainerState, split: &Split) -> Result<Vec<f32>, TrainErr
         shape.extend(state.arch.input_shape());
         let x = tape.var(split.x[start * d..end * d].to_vec(), shape)?;
         let mut ctx = ForwardCtx::new(&mut tape, &mut params, Mode::Eval);
-        let outs = state.graph.forward(&mut ctx, x, &mut Builtin)?;
+        let outs = state.graph.forward(&mut ctx, x, hook)?;
         out.extend(outs.last().ok_or_else(|| NnError::Graph("no output".into()))?.to_vec());
     }
     Ok(out)
@@ -253,7 +274,12 @@ pub fn predict(state: &TrainerState, split: &Split) -> Result<Vec<f32>, TrainErr
 
 /// Loss and metric of `state`'s network on `split`.
 pub fn evaluate(state: &TrainerState, split: &Split, task: Task) -> Result<Metrics, TrainError> {
-    let out = predict(state, split)?;
+    evaluate_with(state, split, task, &mut Builtin)
+}
+
+/// [`evaluate`] with `hook` replacing the forward of selected nodes.
+pub fn evaluate_with(state: &TrainerState, split: &Split, task: Task, hook: &mut dyn NodeForward) -> Result<Metrics, TrainError> {
+    let out = predict_with(state, split, hook)?;
     let n = split.len();
     if n == 0 {
         return Err(TrainError::Config("evaluation split is empty".into()));

@@ -68,6 +68,18 @@ fn conv2d_regular_strided_padded() {
 }
 
 #[test]
+fn conv2d_stride1_same_and_asymmetric() {
+    let same = Conv2dSpec::square(3, 4, 3, 1, 1, true);
+    check_op("conv2d 3x3 s1 p1", &[rand_input(40, &[2, 5, 4, 3]), rand_input(41, &same.weight_shape()), rand_input(42, &[4])], |t, v| {
+        conv2d::conv2d(t, &v[0], &v[1], Some(&v[2]), &same)
+    });
+    let odd = Conv2dSpec { kw: 2, padding: Padding { top: 0, left: 1, bottom: 2, right: 0 }, ..Conv2dSpec::square(2, 3, 3, 1, 0, false) };
+    check_op("conv2d 3x2 s1 asymmetric", &[rand_input(43, &[2, 4, 5, 2]), rand_input(44, &odd.weight_shape())], |t, v| {
+        conv2d::conv2d(t, &v[0], &v[1], None, &odd)
+    });
+}
+
+#[test]
 fn conv2d_dilated_and_pointwise() {
     let dilated = Conv2dSpec { dilation_h: 2, dilation_w: 2, ..Conv2dSpec::square(2, 3, 3, 1, 2, false) };
     check_op("conv2d dilated", &[rand_input(4, &[2, 5, 5, 2]), rand_input(5, &dilated.weight_shape())], |t, v| {

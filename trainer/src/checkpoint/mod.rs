@@ -90,10 +90,22 @@ pub struct TrainerState {
 }
 
 impl TrainerState {
+    /// The `TRNR` section of this state.
+    pub fn to_section(&self) -> Result<Section, CheckpointError> {
+        let payload = postcard::to_allocvec(self).map_err(|e| CheckpointError::Invalid(format!("encoding: {e}")))?;
+        Ok(Section { tag: TRNR, payload })
+    }
+
     /// The container bytes of this state (a single `TRNR` section).
     pub fn to_bytes(&self) -> Result<Vec<u8>, CheckpointError> {
-        let payload = postcard::to_allocvec(self).map_err(|e| CheckpointError::Invalid(format!("encoding: {e}")))?;
-        container::encode(&[Section { tag: TRNR, payload }])
+        container::encode(&[self.to_section()?])
+    }
+
+    /// Writes this state followed by `extra` sections (e.g. `QUNT`, `MODL`) atomically.
+    pub fn save_with(&self, path: &Path, extra: &[Section]) -> Result<(), CheckpointError> {
+        let mut sections = vec![self.to_section()?];
+        sections.extend_from_slice(extra);
+        container::write_atomic(path, &container::encode(&sections)?)
     }
 
     /// Parses and validates container bytes read from `path`.
@@ -128,7 +140,14 @@ impl TrainerState {
 
     /// Reads and validates a checkpoint.
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
+        Ok(Self::load_with(path)?.0)
+    }
+
+    /// Reads a checkpoint and also returns its other sections (everything but `TRNR`).
+    pub fn load_with(path: &Path) -> Result<(Self, Vec<Section>), CheckpointError> {
         let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
-        Self::from_bytes(path, &bytes)
+        let state = Self::from_bytes(path, &bytes)?;
+        let others = container::decode(path, &bytes)?.into_iter().filter(|s| s.tag != TRNR).collect();
+        Ok((state, others))
     }
 }

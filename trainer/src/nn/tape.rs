@@ -121,16 +121,15 @@ impl Tape {
             let lens: Vec<usize> = inputs.iter().map(|v| v.len()).collect();
             let out_ghost = out.t.ghost();
             tape.add_backward_op(move |grads| {
-                let g_out: Vec<f32> = grads.get_or_alloc_mut(&out_ghost)?.to_vec();
+                // The output's gradient is complete (its consumers ran first) and no longer
+                // needed: move it out instead of copying (the entry is left empty).
+                let g_out: Vec<f32> = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
                 let g_inputs = backward(&g_out);
                 for ((ghost, g), len) in ghosts.iter().zip(g_inputs).zip(lens) {
                     if let Some(g) = g {
                         debug_assert_eq!(g.len(), len, "custom op gradient length");
-                        let dst = grads.get_or_alloc_mut(ghost)?;
                         // Accumulate: other consumers of the same value add their share too.
-                        for (d, s) in dst.iter_mut().zip(&g) {
-                            *d += *s;
-                        }
+                        accumulate(grads.get_or_alloc_mut(ghost)?, &g);
                     }
                 }
                 Ok(())
@@ -167,10 +166,7 @@ impl Tape {
             let g_out: Vec<f32> = grads.get_or_alloc_mut(&loss_ghost)?.to_vec();
             for (ghost, g) in ghosts.iter().zip(backward(&g_out)) {
                 if let Some(g) = g {
-                    let dst = grads.get_or_alloc_mut(ghost)?;
-                    for (d, s) in dst.iter_mut().zip(&g) {
-                        *d += *s;
-                    }
+                    accumulate(grads.get_or_alloc_mut(ghost)?, &g);
                 }
             }
             Ok(())
@@ -186,11 +182,23 @@ pub struct Gradients {
 }
 
 impl Gradients {
-    /// The gradient of `v` (zeros when nothing depended on it).
+    /// The gradient of `v` (zeros when nothing depended on it). Available for parameters and
+    /// network inputs; the gradients of intermediate values are consumed by the backward pass.
     pub fn of(&mut self, v: &Var) -> Vec<f32> {
         match self.grads.get_or_alloc_mut(&v.t) {
             Ok(g) => g.to_vec(),
             Err(_) => vec![0.0; v.len()],
         }
     }
+}
+
+/// `dst += src`, element-wise, in parallel over fixed chunks (each element is one addition,
+/// so the result does not depend on the thread count).
+fn accumulate(dst: &mut [f32], src: &[f32]) {
+    use rayon::prelude::*;
+    dst.par_chunks_mut(1 << 16).zip(src.par_chunks(1 << 16)).for_each(|(d, s)| {
+        for (d, s) in d.iter_mut().zip(s) {
+            *d += *s;
+        }
+    });
 }

@@ -9,7 +9,8 @@
 use rayon::prelude::*;
 
 use super::gemm::{matmul, View};
-use crate::nn::graph::Conv2dSpec;
+use super::scratch::Scratch;
+use crate::nn::graph::{Conv2dSpec, Padding};
 use crate::nn::tape::{Tape, Var};
 use crate::nn::NnError;
 
@@ -82,9 +83,9 @@ fn is_pointwise(spec: &Conv2dSpec) -> bool {
     spec.kh == 1 && spec.kw == 1 && spec.stride_h == 1 && spec.stride_w == 1 && spec.padding.is_zero()
 }
 
-fn im2col(x: &[f32], spec: &Conv2dSpec, g: Geometry) -> Vec<f32> {
+fn im2col(x: &[f32], spec: &Conv2dSpec, g: Geometry) -> Scratch {
     let k = spec.kh * spec.kw * g.c;
-    let mut cols = vec![0.0f32; g.n * g.oh * g.ow * k];
+    let mut cols = Scratch::take(g.n * g.oh * g.ow * k);
     cols.par_chunks_mut(g.oh * g.ow * k).enumerate().for_each(|(n, image_cols)| {
         let image = &x[n * g.h * g.w * g.c..(n + 1) * g.h * g.w * g.c];
         for oy in 0..g.oh {
@@ -94,11 +95,13 @@ fn im2col(x: &[f32], spec: &Conv2dSpec, g: Geometry) -> Vec<f32> {
                     let iy = tap(oy, ky, spec.stride_h, spec.dilation_h, spec.padding.top);
                     for kx in 0..spec.kw {
                         let ix = tap(ox, kx, spec.stride_w, spec.dilation_w, spec.padding.left);
+                        let dst = (ky * spec.kw + kx) * g.c;
                         if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
-                            continue; // stays zero: padding
+                            // Padding (the scratch buffer holds stale values).
+                            row[dst..dst + g.c].iter_mut().for_each(|v| *v = 0.0);
+                            continue;
                         }
                         let src = (iy as usize * g.w + ix as usize) * g.c;
-                        let dst = (ky * spec.kw + kx) * g.c;
                         row[dst..dst + g.c].copy_from_slice(&image[src..src + g.c]);
                     }
                 }
@@ -158,13 +161,70 @@ pub(crate) fn column_sums(m: &[f32], c: usize) -> Vec<f32> {
     acc
 }
 
+/// The GEMM operand holding the input patches: the input itself for a pointwise convolution,
+/// else a pooled im2col matrix.
+enum Patches {
+    Input(Vec<f32>),
+    Im2col(Scratch),
+}
+
+impl std::ops::Deref for Patches {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match self {
+            Patches::Input(v) => v,
+            Patches::Im2col(s) => s,
+        }
+    }
+}
+
+/// With stride 1, dL/dx is itself a convolution: of dy with the filter flipped in space and
+/// with its channel axes swapped, padded by `dilation * (k - 1) - pad`. Computing it that way
+/// is one im2col and one GEMM with a wide inner dimension (`kh * kw * out_c`), instead of a
+/// GEMM with inner dimension `out_c` into a `kh * kw * in_c` wide matrix plus col2im: gemm is
+/// several times slower on that tall, thin product. Returns the spec, geometry and filter.
+fn input_grad_conv(spec: &Conv2dSpec, g: Geometry, w: &[f32]) -> Option<(Conv2dSpec, Geometry, Vec<f32>)> {
+    if spec.stride_h != 1 || spec.stride_w != 1 || is_pointwise(spec) {
+        return None;
+    }
+    let span_h = spec.dilation_h * (spec.kh - 1);
+    let span_w = spec.dilation_w * (spec.kw - 1);
+    let p = spec.padding;
+    let padding = Padding {
+        top: span_h.checked_sub(p.top)?,
+        bottom: span_h.checked_sub(p.bottom)?,
+        left: span_w.checked_sub(p.left)?,
+        right: span_w.checked_sub(p.right)?,
+    };
+    let back = Conv2dSpec { in_c: g.oc, out_c: g.c, padding, bias: false, groups: 1, ..*spec };
+    let gb = Geometry { n: g.n, h: g.oh, w: g.ow, c: g.oc, oh: g.h, ow: g.w, oc: g.c };
+    if output_size(gb.h, back.kh, 1, padding.top, padding.bottom, back.dilation_h) != Some(g.h)
+        || output_size(gb.w, back.kw, 1, padding.left, padding.right, back.dilation_w) != Some(g.w)
+    {
+        return None;
+    }
+    // flipped[ci][ky][kx][co] = w[co][kh-1-ky][kw-1-kx][ci]
+    let (kh, kw, c, oc) = (spec.kh, spec.kw, g.c, g.oc);
+    let mut flipped = vec![0.0f32; w.len()];
+    for co in 0..oc {
+        for ky in 0..kh {
+            for kx in 0..kw {
+                for ci in 0..c {
+                    flipped[((ci * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx)) * oc + co] = w[((co * kh + ky) * kw + kx) * c + ci];
+                }
+            }
+        }
+    }
+    Some((back, gb, flipped))
+}
+
 fn regular(tape: &mut Tape, x: &Var, weight: &Var, bias: Option<&Var>, spec: &Conv2dSpec, g: Geometry) -> Result<Var, NnError> {
     let rows = g.n * g.oh * g.ow;
     let k = spec.kh * spec.kw * g.c;
     let xd = x.to_vec();
     let wd = weight.to_vec();
     let pointwise = is_pointwise(spec);
-    let cols = if pointwise { xd } else { im2col(&xd, spec, g) };
+    let cols = if pointwise { Patches::Input(xd) } else { Patches::Im2col(im2col(&xd, spec, g)) };
     let mut y = vec![0.0f32; rows * g.oc];
     matmul(&mut y, false, View::rows(&cols, rows, k), View::rows(&wd, g.oc, k).t());
     if let Some(b) = bias {
@@ -181,9 +241,19 @@ fn regular(tape: &mut Tape, x: &Var, weight: &Var, bias: Option<&Var>, spec: &Co
         Box::new(move |dy| {
             let mut dw = vec![0.0f32; g.oc * k];
             matmul(&mut dw, false, View::rows(dy, rows, g.oc).t(), View::rows(&cols, rows, k));
-            let mut dcols = vec![0.0f32; rows * k];
-            matmul(&mut dcols, false, View::rows(dy, rows, g.oc), View::rows(&wd, g.oc, k));
-            let dx = if pointwise { dcols } else { col2im(&dcols, &spec, g) };
+            drop(cols);
+            let dx = if let Some((back, gb, flipped)) = input_grad_conv(&spec, g, &wd) {
+                let dy_cols = im2col(dy, &back, gb);
+                let kb = back.kh * back.kw * gb.c;
+                let in_rows = g.n * g.h * g.w;
+                let mut dx = vec![0.0f32; in_rows * g.c];
+                matmul(&mut dx, false, View::rows(&dy_cols, in_rows, kb), View::rows(&flipped, g.c, kb).t());
+                dx
+            } else {
+                let mut dcols = Scratch::take(rows * k);
+                matmul(&mut dcols, false, View::rows(dy, rows, g.oc), View::rows(&wd, g.oc, k));
+                if pointwise { dcols.to_vec() } else { col2im(&dcols, &spec, g) }
+            };
             let mut grads = vec![Some(dx), Some(dw)];
             if has_bias {
                 grads.push(Some(column_sums(dy, g.oc)));
