@@ -27,7 +27,7 @@ pub struct Pool2dParams {
 }
 
 /// Output shape of a pool and the check that no window lies entirely in the padding.
-fn pool_expected_output(
+pub fn pool_expected_output(
     input: Shape4,
     filter_h: usize,
     filter_w: usize,

@@ -416,7 +416,7 @@ impl ModelBuilder {
     fn pool(&mut self, max: bool, input: TensorIndex, filter_h: u16, filter_w: u16, window: Window, activation: Activation) -> Result<TensorIndex, Error> {
         let (scale, zero_point) = self.act_quant(input)?;
         let in_shape = self.shape4(input)?;
-        let out_shape = kernels::avg_pool2d::pool_expected_output(
+        let out_shape = kernels::pool_window::pool_expected_output(
             in_shape,
             filter_h.into(),
             filter_w.into(),
