@@ -55,6 +55,7 @@ fn run_quantize_finetune_export_eval() {
     assert_eq!(v["profile"], "tflite-single");
     assert_eq!(v["parity_identical"].as_u64(), Some(357));
     ok(&["export", &d("s.qat"), "-o", &d("s.qmod"), "--c-array", &d("s.h"), "--rust-array", &d("s.rs")]);
+    assert!(ok(&["inspect", &d("s.qat")]).contains("stage qat, profile tflite-single"));
     let out = ok(&["eval", &d("s.qmod"), "--dataset", "digits"]);
     assert!(out.contains("device interpreter: accuracy"), "{out}");
     // The blob equals the checkpoint's MODL section run alone: same accuracy.

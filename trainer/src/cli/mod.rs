@@ -5,6 +5,7 @@ pub mod eval;
 pub mod export;
 pub mod finetune;
 pub mod qeval;
+pub mod qinspect;
 pub mod quantize;
 pub mod run;
 pub mod inspect;

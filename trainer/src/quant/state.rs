@@ -116,6 +116,12 @@ impl QuantState {
         }
         let s: QuantState = postcard::from_bytes(&q.payload).map_err(|e| QuantError::Invalid(format!("{}: QUNT payload: {e}", path.display())))?;
         s.params.check_matches(&s.graph).map_err(|e| QuantError::Invalid(format!("{}: {e}", path.display())))?;
+        // The integer description must be the one the folded graph gives.
+        let expect = QuantModel::describe(&s.graph, s.model.profile)?;
+        let names = |m: &QuantModel| m.scales.params.iter().map(|p| (p.name.clone(), p.shape.clone())).collect::<Vec<_>>();
+        if expect.layers != s.model.layers || expect.tensors != s.model.tensors || names(&expect) != names(&s.model) {
+            return Err(QuantError::Invalid(format!("{}: quantizer state does not match its network", path.display())));
+        }
         Ok(s)
     }
 }
