@@ -276,7 +276,7 @@ impl<'a> Requant<'a> {
     /// The output stage every conv-like kernel ends with: for each `i`,
     /// `out[i] = clamp(rescale(acc[i], first_channel + i) + output_zero_point, act_min, act_max)`.
     /// Writes `min(acc.len(), out.len())` values.
-    #[inline]
+    #[inline(always)]
     pub fn output_row(
         &self,
         acc: &[i32],

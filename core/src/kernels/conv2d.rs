@@ -13,7 +13,7 @@ use crate::arith::requantize::Requant;
 use crate::Error;
 
 use super::dot::dots_2xn;
-use super::{check_len, check_zero_points, window_output_hw, Padding, Shape4};
+use super::{check_len, check_zero_points, window_output_hw, with_best_isa, Padding, Shape4};
 
 /// Shapes and quantization parameters of one CONV_2D.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +138,21 @@ pub fn conv2d(
     scratch: &mut [i16],
 ) -> Result<(), Error> {
     params.validate_buffers(requant, input, filter, bias, output, scratch)?;
+    with_best_isa(|| run_validated(params, requant, input, filter, bias, output, scratch));
+    Ok(())
+}
+
+/// The kernel proper; `validate_buffers` has passed.
+#[inline(always)]
+fn run_validated(
+    params: &Conv2dParams,
+    requant: &Requant<'_>,
+    input: &[i8],
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    output: &mut [i8],
+    scratch: &mut [i16],
+) {
     let p = params;
     let (in_h, in_w, in_c) = (p.input.h, p.input.w, p.input.c);
     let cin_g = p.filter.c;
@@ -212,7 +227,6 @@ pub fn conv2d(
             }
         }
     }
-    Ok(())
 }
 
 /// Fills `patch` (`kh * kw * cin_g`, tap-major then channel) for output pixel `(oy, ox)` with

@@ -13,7 +13,9 @@ use crate::arith::activation::ActivationRange;
 use crate::arith::requantize::Requant;
 use crate::Error;
 
-use super::{check_len, check_zero_points, tap_range, window_output_hw, Padding, Shape4};
+use super::{
+    check_len, check_zero_points, tap_range, window_output_hw, with_best_isa, Padding, Shape4,
+};
 
 /// Shapes and quantization parameters of one DEPTHWISE_CONV_2D.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +131,21 @@ pub fn depthwise_conv2d(
     scratch: &mut [i32],
 ) -> Result<(), Error> {
     params.validate_buffers(requant, input, filter, bias, output, scratch)?;
+    with_best_isa(|| run_validated(params, requant, input, filter, bias, output, scratch));
+    Ok(())
+}
+
+/// The kernel proper; `validate_buffers` has passed.
+#[inline(always)]
+fn run_validated(
+    params: &DepthwiseConv2dParams,
+    requant: &Requant<'_>,
+    input: &[i8],
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    output: &mut [i8],
+    scratch: &mut [i32],
+) {
     let p = params;
     let (in_h, in_w, in_c) = (p.input.h, p.input.w, p.input.c);
     let (kh, kw) = (p.filter.h, p.filter.w);
@@ -186,5 +203,4 @@ pub fn depthwise_conv2d(
             }
         }
     }
-    Ok(())
 }

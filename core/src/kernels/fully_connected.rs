@@ -15,8 +15,8 @@ use crate::arith::requantize::Requant;
 use crate::Error;
 
 use super::check_len;
-use super::check_zero_points;
 use super::dot::dots_2xn;
+use super::{check_zero_points, with_best_isa};
 
 /// Shapes and quantization parameters of one FULLY_CONNECTED.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +100,21 @@ pub fn fully_connected(
     scratch: &mut [i16],
 ) -> Result<(), Error> {
     params.validate_buffers(requant, input, weights, bias, output, scratch)?;
+    with_best_isa(|| run_validated(params, requant, input, weights, bias, output, scratch));
+    Ok(())
+}
+
+/// The kernel proper; `validate_buffers` has passed.
+#[inline(always)]
+fn run_validated(
+    params: &FullyConnectedParams,
+    requant: &Requant<'_>,
+    input: &[i8],
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    output: &mut [i8],
+    scratch: &mut [i16],
+) {
     let p = params;
     let (k_len, out_d) = (p.input_depth, p.output_depth);
     let (row0, rest) = scratch.split_at_mut(k_len);
@@ -161,7 +176,6 @@ pub fn fully_connected(
         }
         b += 2;
     }
-    Ok(())
 }
 
 /// Writes `x - zp_in` into `row` and returns the weights-zero-point correction

@@ -208,6 +208,29 @@ pub(crate) fn window_output_hw(
     Ok((oh, ow))
 }
 
+/// Calls `kernel`; on x86-64 with the `std` feature, through a function compiled for AVX2
+/// when the CPU has it, so the same (inlined) kernel code may use 256-bit vectors. The
+/// arithmetic is integer and identical either way.
+#[inline(always)]
+pub(crate) fn with_best_isa<R>(kernel: impl FnOnce() -> R) -> R {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present (checked just above).
+            return unsafe { call_with_avx2(kernel) };
+        }
+    }
+    kernel()
+}
+
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[target_feature(enable = "avx2")]
+unsafe fn call_with_avx2<R>(kernel: impl FnOnce() -> R) -> R {
+    kernel()
+}
+
 /// `len(slice) >= shape.elements()`.
 pub(crate) fn check_len(len: usize, needed: usize) -> Result<(), Error> {
     if len < needed {
