@@ -588,13 +588,19 @@ fn run_fully_connected(
         output_zero_point: r.i32(case, "output_zero_point", at)?,
         activation: r.activation(case, at)?,
     };
+    if Some(expected.data.len()) != batches.checked_mul(out_d) {
+        return Err(r.err(
+            &join(at, "output.shape"),
+            format!("expected [{batches}, {out_d}], found {:?}", expected.shape),
+        ));
+    }
     let bias = r.bias(case, at)?;
     let multipliers = match r.conv_multipliers(case, at, profile, out_d, true)? {
         Ok(m) => m,
         Err(msg) => return Ok(failed_with(msg)),
     };
     let requant = Requant::per_channel(profile, &multipliers);
-    let mut out = vec![0i8; batches.saturating_mul(out_d)];
+    let mut out = vec![0i8; expected.data.len()];
     let mut scratch = vec![0i16; params.scratch_len()];
     Ok(
         match kernels::fully_connected(

@@ -115,6 +115,12 @@ pub const fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i32) -> 
 /// is applied bit by bit with the constants `exp(-2^k)`. Softmax uses `INTEGER_BITS = 5`.
 #[inline]
 pub const fn exp_on_negative_values<const INTEGER_BITS: u32>(a: i32) -> i32 {
+    const {
+        assert!(
+            INTEGER_BITS <= 29,
+            "the input needs at least two fractional bits"
+        )
+    };
     let fractional_bits = 31 - INTEGER_BITS;
     let one_quarter: i32 = 1 << (fractional_bits - 2);
     let mask = one_quarter - 1;
@@ -194,7 +200,7 @@ pub const fn one_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
 #[inline]
 pub const fn get_reciprocal(x: i32, x_integer_digits: i32) -> (i32, i32) {
     let headroom_plus_one = (x as u32).leading_zeros();
-    let num_bits_over_unit = x_integer_digits - headroom_plus_one as i32;
+    let num_bits_over_unit = x_integer_digits.wrapping_sub(headroom_plus_one as i32);
     // (x << headroom) lands in [2^31, 2^32): subtracting 1.0 (2^31) leaves a Q0.31 in [0, 1).
     let shifted_sum_minus_one = (x as u32)
         .wrapping_shl(headroom_plus_one)
