@@ -122,6 +122,7 @@ impl Session {
                     dataset: data.name.clone(),
                     batch_size: cfg.batch_size as u32,
                     seed: cfg.seed,
+                    lr: cfg.optimizer.lr(),
                     cosine_epochs: cfg.cosine_epochs,
                 },
                 progress: Progress { epoch: 0, step: 0, order: Vec::new(), next_batch: 0 },
@@ -166,15 +167,14 @@ impl Session {
     }
 
     /// Runs (the rest of) one epoch over `data.train`, then scores `data.val`.
-    pub fn train_epoch(&mut self, data: &Dataset, base_lr: f32, on_step: &mut dyn FnMut(StepReport)) -> Result<EpochRecord, TrainError> {
-        self.train_epoch_with(data, base_lr, &mut Builtin, on_step)
+    pub fn train_epoch(&mut self, data: &Dataset, on_step: &mut dyn FnMut(StepReport)) -> Result<EpochRecord, TrainError> {
+        self.train_epoch_with(data, &mut Builtin, on_step)
     }
 
     /// [`Session::train_epoch`] with `hook` replacing the forward of selected nodes (QAT).
     pub fn train_epoch_with(
         &mut self,
         data: &Dataset,
-        base_lr: f32,
         hook: &mut dyn NodeForward,
         on_step: &mut dyn FnMut(StepReport),
     ) -> Result<EpochRecord, TrainError> {
@@ -189,7 +189,7 @@ impl Session {
         if self.state.progress.order.len() != n {
             return Err(TrainError::Config(format!("checkpoint's data order has {} samples, the training split {n}", self.state.progress.order.len())));
         }
-        let lr = self.lr_for_epoch(base_lr);
+        let lr = self.lr_for_epoch(self.state.hyper.lr);
         self.state.optimizer.config = self.state.optimizer.config.with_lr(lr);
         let order = self.state.progress.order.clone();
         // A trailing batch of one sample is skipped: batch statistics need two.

@@ -51,10 +51,11 @@ fn resume_is_bit_identical_and_seed_fixes_bytes() {
     let dir = scratch("resume");
     let common = ["--model", "digits-cnn", "--threads", "2", "--seed", "7"];
     let run = |extra: &[&str]| ok(&exactq(&[&["train"][..], &common[..], extra].concat(), &dir));
-    run(&["--epochs", "2", "--out", "straight.ckpt"]);
-    run(&["--epochs", "1", "--out", "resumed.ckpt"]);
+    // The resumed run takes its learning rate (and every other setting) from the checkpoint.
+    run(&["--epochs", "2", "--out", "straight.ckpt", "--lr", "0.003"]);
+    run(&["--epochs", "1", "--out", "resumed.ckpt", "--lr", "0.003"]);
     run(&["--epochs", "2", "--out", "resumed.ckpt", "--resume"]);
-    run(&["--epochs", "2", "--out", "again.ckpt"]);
+    run(&["--epochs", "2", "--out", "again.ckpt", "--lr", "0.003"]);
     let straight = std::fs::read(dir.join("straight.ckpt")).unwrap();
     let resumed = std::fs::read(dir.join("resumed.ckpt")).unwrap();
     let again = std::fs::read(dir.join("again.ckpt")).unwrap();
@@ -67,7 +68,7 @@ fn resume_is_bit_identical_and_seed_fixes_bytes() {
     assert_eq!(a, b, "trainer state differs after resume");
     assert_eq!(straight, resumed, "checkpoint bytes differ after resume");
     assert_eq!(straight, again, "same seed, different checkpoint bytes");
-    ok(&exactq(&["train", "--model", "digits-cnn", "--threads", "2", "--seed", "8", "--epochs", "2", "--out", "other-seed.ckpt"], &dir));
+    ok(&exactq(&["train", "--model", "digits-cnn", "--threads", "2", "--seed", "8", "--epochs", "2", "--out", "other-seed.ckpt", "--lr", "0.003"], &dir));
     assert_ne!(straight, std::fs::read(dir.join("other-seed.ckpt")).unwrap(), "the seed has no effect");
 }
 

@@ -206,3 +206,61 @@ fn residual_graph_param_gradients() {
         }
     }
 }
+
+/// A `NodeForward` hook that re-implements every ReLU with `Tape::custom_op` on plain slices
+/// and every convolution as "transform the weight with a custom op, then the builtin conv"
+/// (the shape of a QAT forward) gives exactly the builtin outputs and gradients.
+#[test]
+fn node_forward_hook_replaces_ops() {
+    use exactq_trainer::nn::{Node, NodeForward};
+    struct Hook {
+        replaced: usize,
+    }
+    impl NodeForward for Hook {
+        fn forward(&mut self, ctx: &mut ForwardCtx<'_>, _: usize, node: &Node, inputs: &[Var]) -> Result<Option<Var>, NnError> {
+            match &node.op {
+                Op::Relu => {
+                    self.replaced += 1;
+                    let x = inputs[0].to_vec();
+                    let y: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+                    let out = ctx.tape.custom_op(
+                        &[&inputs[0]],
+                        y,
+                        inputs[0].shape().to_vec(),
+                        Box::new(move |g| vec![Some(g.iter().zip(&x).map(|(g, x)| if *x > 0.0 { *g } else { 0.0 }).collect())]),
+                    )?;
+                    Ok(Some(out))
+                }
+                Op::Conv2d(spec) => {
+                    self.replaced += 1;
+                    let w = ctx.param(&format!("{}.weight", node.name))?;
+                    // Identity "quantizer" with a straight-through backward.
+                    let w2 = ctx.tape.custom_op(&[&w], w.to_vec(), w.shape().to_vec(), Box::new(|g| vec![Some(g.to_vec())]))?;
+                    let b = if spec.bias { Some(ctx.param(&format!("{}.bias", node.name))?) } else { None };
+                    Ok(Some(conv2d::conv2d(ctx.tape, &inputs[0], &w2, b.as_ref(), spec)?))
+                }
+                _ => Ok(None),
+            }
+        }
+    }
+    let graph = exactq_trainer::zoo::Arch::DigitsCnn.graph();
+    let (input, _) = rand_input(50, &[3, 8, 8, 1]);
+    let labels = [1u32, 7, 3];
+    let run = |hook: &mut dyn NodeForward| {
+        let mut params = ParamStore::init(&graph, &mut ChaCha8Rng::seed_from_u64(1));
+        let mut tape = Tape::recording();
+        let x = tape.var(input.clone(), vec![3, 8, 8, 1]).unwrap();
+        let mut ctx = ForwardCtx::new(&mut tape, &mut params, Mode::Train);
+        let outs = graph.forward(&mut ctx, x, hook).unwrap();
+        let vars = ctx.into_param_vars();
+        let (l, mut g) = loss::softmax_cross_entropy(&mut tape, outs.last().unwrap(), &labels).unwrap();
+        (l, vars.trainable_grads(&params, &mut g), params)
+    };
+    let (l0, g0, p0) = run(&mut Builtin);
+    let mut hook = Hook { replaced: 0 };
+    let (l1, g1, p1) = run(&mut hook);
+    assert_eq!(hook.replaced, 4);
+    assert_eq!(l0.to_bits(), l1.to_bits());
+    assert_eq!(g0, g1);
+    assert_eq!(p0, p1, "running statistics differ");
+}

@@ -15,7 +15,7 @@ use container::Section;
 /// Tag of the trainer state section.
 pub const TRNR: [u8; 4] = *b"TRNR";
 /// Version of the `TRNR` payload layout; bump on any change to [`TrainerState`].
-pub const TRNR_VERSION: u32 = 1;
+pub const TRNR_VERSION: u32 = 2;
 
 /// What went wrong reading or writing a checkpoint.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,8 @@ pub struct Hyper {
     pub dataset: String,
     pub batch_size: u32,
     pub seed: u64,
+    /// Base learning rate (before the schedule).
+    pub lr: f32,
     /// Cosine learning-rate decay to 0 over this many epochs (0 = constant rate).
     pub cosine_epochs: u32,
 }

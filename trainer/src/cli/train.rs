@@ -33,7 +33,8 @@ pub struct TrainArgs {
     /// Checkpoint file, rewritten atomically after every epoch.
     #[arg(long)]
     pub out: PathBuf,
-    /// Continue the run stored in --out.
+    /// Continue the run stored in --out with its stored settings (batch size, optimizer,
+    /// learning rate unless --lr is given, schedule, data order).
     #[arg(long)]
     pub resume: bool,
     #[arg(long, default_value_t = 0)]
@@ -85,9 +86,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     let data = data::load(&dataset_name, args.data_dir.as_deref())?;
     let mut session = if args.resume {
-        let state = TrainerState::load(&args.out).with_context(|| "cannot resume".to_string())?;
+        let mut state = TrainerState::load(&args.out).with_context(|| "cannot resume".to_string())?;
         if state.arch.name() != args.model {
             bail!("{}: checkpoint is for model `{}`, but --model is `{}`", args.out.display(), state.arch.name(), args.model);
+        }
+        if let Some(lr) = args.lr {
+            eprintln!("note: --lr {lr} replaces the checkpoint's learning rate {}", state.hyper.lr);
+            state.hyper.lr = lr;
         }
         if state.progress.epoch >= epochs {
             bail!("{}: already trained for {} epochs; pass a larger --epochs to continue", args.out.display(), state.progress.epoch);
@@ -127,14 +132,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         data.source,
         rayon::current_num_threads()
     );
-    let base_lr = lr;
     let started = Instant::now();
     while session.state.progress.epoch < epochs {
         let epoch = session.state.progress.epoch + 1;
         let bar = super::progress_bar(data.train.len() as u64, format!("epoch {epoch}/{epochs}"));
         let t0 = Instant::now();
         let mut seen = 0usize;
-        let record = session.train_epoch(&data, base_lr, &mut |s| {
+        let record = session.train_epoch(&data, &mut |s| {
             seen += s.samples;
             bar.inc(s.samples as u64);
             bar.set_message(format!("{:.4}", s.loss));
