@@ -108,7 +108,7 @@ fn digits_ptq() -> (data::Dataset, QuantState) {
     let data = data::load("digits", None).expect("embedded digits");
     let cfg = RunConfig { arch: Arch::DigitsCnn, batch_size: 32, seed: 1, optimizer: OptimizerConfig::adam(2e-3), cosine_epochs: 0 };
     let mut session = Session::new(&cfg, &data).unwrap();
-    session.train_epoch(&data, 2e-3, &mut |_| {}).unwrap();
+    session.train_epoch(&data, &mut |_| {}).unwrap();
     let ptq = PtqConfig::default();
     let calib = exactq_trainer::quant::ptq::calibration_set(&data.train, 300, 0).unwrap();
     let q = quantize(&session.state.graph, &session.state.params, &calib, &ptq).unwrap();

@@ -98,7 +98,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     for e in 1..=epochs {
         let bar = super::progress_bar(data.train.len() as u64, format!("fp32 epoch {e}/{epochs}"));
-        let r = session.train_epoch(&data, cfg.optimizer.lr(), &mut |s| bar.inc(s.samples as u64))?;
+        let r = session.train_epoch(&data, &mut |s| bar.inc(s.samples as u64))?;
         bar.finish_and_clear();
         eprintln!("fp32 epoch {e:>3}/{epochs}  train loss {:.4}  val {}", r.train_loss, f(r.val_metric));
     }
