@@ -76,7 +76,7 @@ fn zoo_models_match_the_interpreter() {
         let params = random_params(&graph, 7);
         for profile in [ProfileName::TfliteDouble, ProfileName::TfliteSingle] {
             // Seeds pick the estimator (minmax, percentile, MSE) and bias correction.
-            let seeds: &[u64] = if arch == Arch::Resnet8 { &[11] } else { &[11, 12, 13] };
+            let seeds: &[u64] = if arch == Arch::Resnet8 { &[12] } else { &[11, 12, 13] };
             for &seed in seeds {
                 let bytes = check_parity(&graph, &params, &arch.input_shape(), n, profile, seed);
                 println!("{}: {profile:?}, seed {seed}: {bytes} output bytes identical", arch.name());
