@@ -1,12 +1,14 @@
 //! The window parameters AVERAGE_POOL_2D and MAX_POOL_2D share (TFLite `PoolParams`).
 
+use serde::{Deserialize, Serialize};
+
 use crate::arith::activation::ActivationRange;
 use crate::Error;
 
 use super::{tap_range, window_output_size, Padding, Shape4};
 
 /// Shapes and parameters of one pooling op (AVERAGE_POOL_2D or MAX_POOL_2D).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pool2dParams {
     /// Input `[n, h, w, c]`.
     pub input: Shape4,
@@ -27,7 +29,7 @@ pub struct Pool2dParams {
 }
 
 /// Output shape of a pool and the check that no window lies entirely in the padding.
-pub fn pool_expected_output(
+fn pool_expected_output(
     input: Shape4,
     filter_h: usize,
     filter_w: usize,
