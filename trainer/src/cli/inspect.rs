@@ -16,6 +16,10 @@ pub struct InspectArgs {
 pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     let bytes = std::fs::read(&args.checkpoint).map_err(|e| anyhow::anyhow!("{}: {e}", args.checkpoint.display()))?;
     let sections = container::decode(&args.checkpoint, &bytes)?;
+    if sections.iter().any(|s| s.tag == crate::quant::state::QUNT) {
+        let tags: Vec<String> = sections.iter().map(|s| format!("{} ({} B)", String::from_utf8_lossy(&s.tag), s.payload.len())).collect();
+        return super::qinspect::print(&args.checkpoint, &bytes, &tags);
+    }
     let state = TrainerState::from_bytes(&args.checkpoint, &bytes)?;
     println!("file       {} ({} bytes)", args.checkpoint.display(), bytes.len());
     let tags: Vec<String> = sections.iter().map(|s| format!("{} ({} B)", String::from_utf8_lossy(&s.tag), s.payload.len())).collect();
