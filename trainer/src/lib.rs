@@ -5,6 +5,7 @@ pub mod cli;
 pub mod data;
 pub mod nn;
 pub mod quant;
+pub mod report;
 pub mod train;
 pub mod vectors;
 pub mod zoo;

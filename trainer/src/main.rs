@@ -19,6 +19,8 @@ enum Command {
     Eval(cli::eval::EvalArgs),
     /// Show what a checkpoint holds.
     Inspect(cli::inspect::InspectArgs),
+    /// Write RUN_DIR/report.html: curves, per-layer quantization diagnostics, deployment figures.
+    Report(cli::report::ReportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +36,7 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => cli::train::run(args),
         Command::Eval(args) => cli::eval::run(args),
         Command::Inspect(args) => cli::inspect::run(args),
+        Command::Report(args) => cli::report::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

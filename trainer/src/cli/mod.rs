@@ -3,6 +3,7 @@
 pub mod check_vectors;
 pub mod eval;
 pub mod inspect;
+pub mod report;
 pub mod train;
 
 use std::io::IsTerminal;
