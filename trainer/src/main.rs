@@ -21,6 +21,14 @@ enum Command {
     Inspect(cli::inspect::InspectArgs),
     /// Write RUN_DIR/report.html: curves, per-layer quantization diagnostics, deployment figures.
     Report(cli::report::ReportArgs),
+    /// Post-training quantization of a float checkpoint.
+    Quantize(cli::quantize::QuantizeArgs),
+    /// Bit-exact quantization-aware fine-tuning of a PTQ/QAT checkpoint.
+    Finetune(cli::finetune::FinetuneArgs),
+    /// Write the device blob of a quantized checkpoint.
+    Export(cli::export::ExportArgs),
+    /// The whole flow: train, quantize, fine-tune, export, evaluate.
+    Run(cli::run::RunArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +45,10 @@ fn main() -> std::process::ExitCode {
         Command::Eval(args) => cli::eval::run(args),
         Command::Inspect(args) => cli::inspect::run(args),
         Command::Report(args) => cli::report::run(args),
+        Command::Quantize(args) => cli::quantize::run(args),
+        Command::Finetune(args) => cli::finetune::run(args),
+        Command::Export(args) => cli::export::run(args),
+        Command::Run(args) => cli::run::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -10,8 +10,11 @@ use crate::train::evaluate;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Checkpoint written by `exactq train`.
+    /// Checkpoint (float, PTQ or QAT) or device blob.
     pub checkpoint: PathBuf,
+    /// Dataset to evaluate on (default: the checkpoint's; required for a bare blob).
+    #[arg(long)]
+    pub dataset: Option<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -23,6 +26,9 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     super::set_threads(args.threads)?;
+    if super::qeval::try_run(&args)? {
+        return Ok(());
+    }
     let state = TrainerState::load(&args.checkpoint)?;
     let data = data::load(&state.hyper.dataset, args.data_dir.as_deref())?;
     crate::train::check_fit(&state.arch, &data)?;

@@ -2,6 +2,11 @@
 
 pub mod check_vectors;
 pub mod eval;
+pub mod export;
+pub mod finetune;
+pub mod qeval;
+pub mod quantize;
+pub mod run;
 pub mod inspect;
 pub mod report;
 pub mod train;

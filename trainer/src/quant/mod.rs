@@ -16,6 +16,9 @@ pub mod lsq;
 pub mod ptq;
 pub mod qmodel;
 pub mod range;
+pub mod state;
+pub mod qat;
+pub mod metrics;
 
 use crate::nn::NnError;
 
@@ -35,6 +38,8 @@ pub enum QuantError {
     NonFinite(String),
     #[error("core arithmetic refused {what}: {reason}")]
     Core { what: String, reason: String },
+    #[error("wrong checkpoint: {0}")]
+    WrongStage(String),
     #[error("{0}")]
     Invalid(String),
 }
