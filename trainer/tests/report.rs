@@ -6,11 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use exactq_trainer::checkpoint::TrainerState;
 use exactq_trainer::data;
-use exactq_trainer::quant::export::device_blob;
-use exactq_trainer::quant::ptq::{calibration_set, quantize, PtqConfig};
-use exactq_trainer::report::{self, analysis, metrics, Options};
+use exactq_trainer::report::{self, analysis, metrics, Options, Reference};
 
 fn exactq(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_exactq")).args(args).current_dir(dir).env_remove("EXACTQ_DATA").output().expect("run exactq")
@@ -28,21 +25,17 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-/// A complete run directory, built once: float.ckpt (3 epochs of digits-cnn), model.exq (PTQ).
+/// A complete run directory, built once by `exactq run` (digits-cnn, 3 FP32 epochs, 1 QAT).
 fn full_run() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = scratch("full");
-        ok(&exactq(&["train", "--model", "digits-cnn", "--epochs", "3", "--out", "float.ckpt", "--threads", "2"], &dir));
-        let state = TrainerState::load(&dir.join("float.ckpt")).unwrap();
-        let data = data::load("digits", None).unwrap();
-        let calib = calibration_set(&data.train, 200, 0).unwrap();
-        let q = quantize(&state.graph, &state.params, &calib, &PtqConfig { samples: 200, ..PtqConfig::default() }).unwrap();
-        std::fs::write(dir.join("model.exq"), device_blob(&q.model, &q.folded.params).unwrap()).unwrap();
-        std::fs::write(dir.join("summary.json"), r#"{"model":"digits-cnn","profile":"tflite-double"}"#).unwrap();
-        dir
+        ok(&exactq(&["run", "--model", "digits-cnn", "--epochs", "3", "--qat-epochs", "1", "--out", "run", "--threads", "2"], &dir));
+        dir.join("run")
     })
 }
+
+const ALL: [&str; 6] = ["fp32.ckpt", "ptq.ckpt", "qat.ckpt", "model.qmod", "summary.json", "history.json"];
 
 fn copy_run(name: &str, files: &[&str]) -> PathBuf {
     let dir = scratch(name);
@@ -54,7 +47,7 @@ fn copy_run(name: &str, files: &[&str]) -> PathBuf {
 
 #[test]
 fn full_report_has_every_section() {
-    let dir = copy_run("sections", &["float.ckpt", "model.exq", "summary.json"]);
+    let dir = copy_run("sections", &ALL);
     let out = ok(&exactq(&["report", dir.to_str().unwrap(), "--samples", "200"], &dir));
     assert!(out.contains("report.html"), "{out}");
     let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
@@ -66,9 +59,11 @@ fn full_report_has_every_section() {
         let stripped = page.replace("http://www.w3.org/2000/svg", "").replace("http://www.w3.org/1999/xlink", "");
         assert!(!stripped.contains(pattern), "page refers to `{pattern}`");
     }
-    // Missing only the optional files.
-    assert!(page.contains("metrics history"));
-    assert!(page.contains("No QAT epochs recorded"));
+    // Only the firmware figures are missing; QAT curves are there.
+    assert!(page.contains("firmware.json) missing"));
+    assert!(!page.contains("No QAT epochs recorded"));
+    assert!(page.contains("QAT train loss"));
+    assert!(page.contains("qat.ckpt"), "reference is the QAT checkpoint's float network");
     // digits-cnn: conv, max pool, conv, reshape, fully connected.
     let rows = page.matches("<tr><td>").count();
     assert!(rows >= 5, "{rows} layer rows");
@@ -77,8 +72,8 @@ fn full_report_has_every_section() {
 #[test]
 fn analysis_matches_the_interpreter_and_a_direct_sqnr() {
     let dir = full_run();
-    let blob = std::fs::read(dir.join("model.exq")).unwrap();
-    let state = TrainerState::load(&dir.join("float.ckpt")).unwrap();
+    let blob = std::fs::read(dir.join("model.qmod")).unwrap();
+    let reference = Reference::from_quantized(&dir.join("qat.ckpt")).unwrap();
     let data = data::load("digits", None).unwrap();
     let summary = analysis::summarize_blob(&blob).unwrap();
     assert_eq!(summary.bytes, blob.len());
@@ -87,10 +82,10 @@ fn analysis_matches_the_interpreter_and_a_direct_sqnr() {
     // conv3x3 1→16 on 8x8 (same padding): 8·8·16·9 MACs.
     assert_eq!(summary.ops[0].macs, 8 * 8 * 16 * 9);
     let n = 100;
-    let a = analysis::analyse(&blob, &summary, &state, &data.test, data.task, n).unwrap();
+    let a = analysis::analyse(&blob, &summary, &reference, &data.test, data.task, n).unwrap();
     assert!(a.problems.is_empty(), "{:?}", a.problems);
     assert_eq!(a.rows.len(), summary.ops.len());
-    // PTQ of a trained digits-cnn stays close to float.
+    // The int8 network of a trained digits-cnn stays close to its float network.
     assert!(a.int8_metric > a.float_metric - 0.05, "int8 {} vs float {}", a.int8_metric, a.float_metric);
     let confusion = a.confusion.as_ref().unwrap();
     assert_eq!(confusion.iter().flatten().sum::<u64>(), n as u64);
@@ -98,8 +93,7 @@ fn analysis_matches_the_interpreter_and_a_direct_sqnr() {
     let split = data.test.gather(&(0..n).collect::<Vec<_>>());
     let observed = analysis::observe(&blob, &split.x, n).unwrap();
     let logits_q = analysis::dequantize(&observed.output, summary.ops[4].out_quant.unwrap()).unwrap();
-    let folded = exactq_trainer::quant::fold::fold_batch_norm(&state.graph, &state.params).unwrap();
-    let floats = analysis::float_nodes(&folded.graph, &folded.params, &split.x, n, &[8, 8, 1]).unwrap();
+    let floats = analysis::float_nodes(&reference.graph, &reference.params, &split.x, n, &[8, 8, 1]).unwrap();
     let logits_f = floats.last().unwrap();
     let (signal, noise) = logits_f.iter().zip(&logits_q).fold((0.0f64, 0.0f64), |(s, e), (&f, &q)| {
         (s + f64::from(f) * f64::from(f), e + (f64::from(f) - f64::from(q)).powi(2))
@@ -114,28 +108,28 @@ fn analysis_matches_the_interpreter_and_a_direct_sqnr() {
 
 #[test]
 fn missing_artefacts_are_listed_and_the_rest_renders() {
-    // Only the float checkpoint: curves from its history, the rest says what is missing.
-    let dir = copy_run("float-only", &["float.ckpt"]);
+    // Only the FP32 checkpoint: curves from its history, the rest says what is missing.
+    let dir = copy_run("float-only", &["fp32.ckpt"]);
     let path = report::write(&dir).unwrap();
     let page = std::fs::read_to_string(path).unwrap();
     assert!(page.contains("id=\"loss-curve\""), "curves from the checkpoint history");
-    assert!(page.contains("device blob") && page.contains("model.exq) missing"));
+    assert!(page.contains("device blob") && page.contains("model.qmod) missing"));
     assert!(!page.contains("id=\"layer-table\""));
     assert!(page.contains("Not available"));
 
     // Only the blob: deployment figures, no curves.
-    let dir = copy_run("blob-only", &["model.exq"]);
+    let dir = copy_run("blob-only", &["model.qmod"]);
     let page = std::fs::read_to_string(report::write(&dir).unwrap()).unwrap();
     assert!(page.contains("id=\"deployment-table\"") && page.contains("id=\"mac-table\""));
-    assert!(page.contains("float.ckpt) missing"));
+    assert!(page.contains("fp32.ckpt) missing") && page.contains("qat.ckpt) missing"));
     assert!(!page.contains("id=\"loss-curve\""));
 
     // An empty directory, and a corrupt blob: still a page, each problem named.
     let dir = scratch("empty");
-    std::fs::write(dir.join("model.exq"), b"not a blob").unwrap();
+    std::fs::write(dir.join("model.qmod"), b"not a blob").unwrap();
     std::fs::write(dir.join("history.json"), b"{\"fp32\": 3}").unwrap();
     let page = std::fs::read_to_string(report::write(&dir).unwrap()).unwrap();
-    assert!(page.contains("model.exq) unreadable"), "{page}");
+    assert!(page.contains("model.qmod) unreadable"), "{page}");
     assert!(page.contains("history.json) unreadable"));
     assert!(page.contains("summary.json) missing"));
 
@@ -151,7 +145,7 @@ fn report_renders_in_headless_chromium_without_network() {
         println!("skipped: chromium not installed (CI installs Debian's `chromium` in .ci/run)");
         return;
     };
-    let dir = copy_run("chromium", &["float.ckpt", "model.exq"]);
+    let dir = copy_run("chromium", &ALL);
     let page = report::write_with(&Options { samples: 100, ..Options::for_run_dir(&dir) }).unwrap();
     let profile = scratch("chromium-profile");
     let out = Command::new(chromium)

@@ -8,12 +8,12 @@ use crate::report::{self, Options};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// Run directory holding the artefacts (float.ckpt, model.exq, history.json, ...).
+    /// Run directory holding the artefacts (fp32.ckpt, qat.ckpt or ptq.ckpt, model.qmod, history.json, summary.json, firmware.json).
     pub run_dir: PathBuf,
-    /// Float checkpoint (default: RUN_DIR/float.ckpt).
+    /// FP32 checkpoint (default: RUN_DIR/fp32.ckpt).
     #[arg(long)]
     pub float: Option<PathBuf>,
-    /// Device blob (default: RUN_DIR/model.exq).
+    /// Device blob (default: RUN_DIR/model.qmod).
     #[arg(long)]
     pub blob: Option<PathBuf>,
     /// Firmware figures JSON (default: RUN_DIR/firmware.json).

@@ -16,11 +16,10 @@ use exactq_core::arith::quantize::{dequantize_slice, quantize_slice};
 use exactq_core::model::aligned::AlignedBytes;
 use exactq_core::model::{invoke_observed, load, Model, OpDesc, Quantization, TensorIndex};
 
-use crate::checkpoint::TrainerState;
 use crate::data::{Split, Task};
 use crate::nn::graph::Graph;
 use crate::nn::{builtin_forward, ops, Builtin, ForwardCtx, Mode, ParamStore, Tape, Var};
-use crate::quant::fold::{fold_batch_norm, Folded};
+use crate::quant::fold::Folded;
 use crate::quant::kernels::{run_layer, LayerConstants};
 use crate::quant::qmodel::{Fused, ProfileName, QOp, QuantModel};
 use crate::train::auroc;
@@ -362,16 +361,16 @@ fn mixed_forward(folded: &Folded, bm: &BlobModel, x: &[f32], batch: usize, float
 /// How many of the worst layers get a histogram.
 pub const HISTOGRAM_LAYERS: usize = 3;
 
-/// The per-layer analysis of `blob` against the float network of `reference` on the first
+/// The per-layer analysis of `blob` against the (folded) float network `reference` on the first
 /// `n` samples of `split`.
-pub fn analyse(blob: &[u8], summary: &BlobSummary, reference: &TrainerState, split: &Split, task: Task, n: usize) -> anyhow::Result<LayerAnalysis> {
+pub fn analyse(blob: &[u8], summary: &BlobSummary, reference: &super::Reference, split: &Split, task: Task, n: usize) -> anyhow::Result<LayerAnalysis> {
     let n = n.min(split.len());
     anyhow::ensure!(n > 0, "no samples to analyse");
     let split = split.gather(&(0..n).collect::<Vec<_>>());
     let mut problems = Vec::new();
-    let folded = fold_batch_norm(&reference.graph, &reference.params)?;
+    let folded = Folded { graph: reference.graph.clone(), params: reference.params.clone() };
     let qdesc = QuantModel::describe(&folded.graph, ProfileName::TfliteDouble)?;
-    let sample_shape = reference.arch.input_shape();
+    let sample_shape = reference.input_shape.clone();
     let floats = float_nodes(&folded.graph, &folded.params, &split.x, n, &sample_shape)?;
     let observed = observe(blob, &split.x, n)?;
     // Layer i's float value is that of the last node writing its tensor (the fused ReLU, if any).

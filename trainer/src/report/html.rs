@@ -5,7 +5,7 @@ use std::fmt::Write;
 use super::analysis::{BlobSummary, LayerAnalysis};
 use super::charts::{histogram_chart, line_chart, Curve, PALETTE};
 use super::metrics::representable_range;
-use super::{History, Report};
+use super::{EpochPoint, History, Report};
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -49,24 +49,29 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
 }
 
 fn curves(page: &mut String, history: &History, metric: &str) -> anyhow::Result<()> {
-    let pts = |recs: &[crate::checkpoint::EpochRecord], f: fn(&crate::checkpoint::EpochRecord) -> f32| -> Vec<(f64, f64)> {
-        recs.iter().map(|r| (f64::from(r.epoch), f64::from(f(r)))).collect()
-    };
-    let mut loss = vec![
-        Curve { label: "FP32 train loss", points: pts(&history.fp32, |r| r.train_loss), color: PALETTE[0] },
-        Curve { label: "FP32 val loss", points: pts(&history.fp32, |r| r.val_loss), color: PALETTE[2] },
+    type Field = fn(&EpochPoint) -> Option<f32>;
+    let pts = |recs: &[EpochPoint], f: Field| -> Vec<(f64, f64)> { recs.iter().filter_map(|r| Some((f64::from(r.epoch), f64::from(f(r)?)))).collect() };
+    let qat: &[EpochPoint] = history.qat.as_deref().unwrap_or(&[]);
+    let candidates: [(&str, &[EpochPoint], Field, usize); 4] = [
+        ("FP32 train loss", &history.fp32, |r| Some(r.train_loss), 0),
+        ("FP32 val loss", &history.fp32, |r| r.val_loss, 2),
+        ("QAT train loss", qat, |r| Some(r.train_loss), 1),
+        ("QAT val loss", qat, |r| r.val_loss, 3),
     ];
-    let mut metric_curves = vec![Curve { label: "FP32", points: pts(&history.fp32, |r| r.val_metric), color: PALETTE[0] }];
-    if !history.qat.is_empty() {
-        loss.push(Curve { label: "QAT train loss", points: pts(&history.qat, |r| r.train_loss), color: PALETTE[1] });
-        loss.push(Curve { label: "QAT val loss", points: pts(&history.qat, |r| r.val_loss), color: PALETTE[3] });
-        metric_curves.push(Curve { label: "QAT (exact int8)", points: pts(&history.qat, |r| r.val_metric), color: PALETTE[1] });
+    let loss: Vec<Curve<'_>> = candidates
+        .iter()
+        .map(|&(label, recs, f, c)| Curve { label, points: pts(recs, f), color: PALETTE[c] })
+        .filter(|c| !c.points.is_empty())
+        .collect();
+    let mut metric_curves = vec![Curve { label: "FP32", points: pts(&history.fp32, |r| Some(r.val_metric)), color: PALETTE[0] }];
+    if !qat.is_empty() {
+        metric_curves.push(Curve { label: "QAT (exact int8)", points: pts(qat, |r| Some(r.val_metric)), color: PALETTE[1] });
     }
-    page.push_str("<div class=\"charts\">");
+    page.push_str("<p>QAT epochs are numbered from 1 after the FP32 epochs' own numbering.</p>\n<div class=\"charts\">");
     let _ = write!(page, "<figure id=\"loss-curve\">{}</figure>", line_chart("Loss per epoch", "epoch", "loss", &loss)?);
     let _ = write!(page, "<figure id=\"metric-curve\">{}</figure>", line_chart(&format!("Validation {metric} per epoch"), "epoch", metric, &metric_curves)?);
     page.push_str("</div>\n");
-    if history.qat.is_empty() {
+    if qat.is_empty() {
         page.push_str("<p class=\"missing\">No QAT epochs recorded (history.json has no `qat` records).</p>\n");
     }
     Ok(())
@@ -174,6 +179,9 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(page, "<h1>{}</h1>", escape(&title));
     if let Some(d) = &report.dataset {
         let _ = writeln!(page, "<p>Dataset: {}</p>", escape(d));
+    }
+    if let Some(r) = &report.reference {
+        let _ = writeln!(page, "<p>Float reference of the per-layer figures: {}</p>", escape(&r.display().to_string()));
     }
     page.push_str("<h2 id=\"artefacts\">Artefacts</h2>\n<table id=\"artefact-table\"><tr><th class=\"l\">artefact</th><th class=\"l\">file</th><th class=\"l\">status</th></tr>\n");
     for a in &report.artefacts {
