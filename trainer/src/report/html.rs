@@ -51,7 +51,10 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
 fn curves(page: &mut String, history: &History, metric: &str) -> anyhow::Result<()> {
     type Field = fn(&EpochPoint) -> Option<f32>;
     let pts = |recs: &[EpochPoint], f: Field| -> Vec<(f64, f64)> { recs.iter().filter_map(|r| Some((f64::from(r.epoch), f64::from(f(r)?)))).collect() };
-    let qat: &[EpochPoint] = history.qat.as_deref().unwrap_or(&[]);
+    // QAT continues after the last FP32 epoch on the x axis.
+    let offset = history.fp32.iter().map(|r| r.epoch).max().unwrap_or(0);
+    let qat_shifted: Vec<EpochPoint> = history.qat.as_deref().unwrap_or(&[]).iter().map(|r| EpochPoint { epoch: r.epoch + offset, ..r.clone() }).collect();
+    let qat: &[EpochPoint] = &qat_shifted;
     let candidates: [(&str, &[EpochPoint], Field, usize); 4] = [
         ("FP32 train loss", &history.fp32, |r| Some(r.train_loss), 0),
         ("FP32 val loss", &history.fp32, |r| r.val_loss, 2),
@@ -67,7 +70,7 @@ fn curves(page: &mut String, history: &History, metric: &str) -> anyhow::Result<
     if !qat.is_empty() {
         metric_curves.push(Curve { label: "QAT (exact int8)", points: pts(qat, |r| Some(r.val_metric)), color: PALETTE[1] });
     }
-    page.push_str("<p>QAT epochs are numbered from 1 after the FP32 epochs' own numbering.</p>\n<div class=\"charts\">");
+    let _ = write!(page, "<p>Epochs 1–{offset}: FP32 training; later epochs: QAT fine-tuning of the quantized network.</p>\n<div class=\"charts\">");
     let _ = write!(page, "<figure id=\"loss-curve\">{}</figure>", line_chart("Loss per epoch", "epoch", "loss", &loss)?);
     let _ = write!(page, "<figure id=\"metric-curve\">{}</figure>", line_chart(&format!("Validation {metric} per epoch"), "epoch", metric, &metric_curves)?);
     page.push_str("</div>\n");
@@ -126,7 +129,7 @@ fn histograms(page: &mut String, a: &LayerAnalysis) -> anyhow::Result<()> {
         let (edges, counts) = r.histogram.as_ref().expect("filtered");
         let (lo, hi) = r.op.out_quant.map(|(s, z)| representable_range(s, z)).unwrap_or((0.0, 0.0));
         let title = format!("op {} `{}`: float activations", r.op.index, r.name);
-        let _ = write!(page, "<figure>{}</figure>", histogram_chart(&title, edges, counts, &[(lo, "int8 range"), (hi, "int8 range")])?);
+        let _ = write!(page, "<figure>{}</figure>", histogram_chart(&title, edges, counts, &[(lo, "int8 min"), (hi, "int8 max")])?);
     }
     page.push_str("</div>\n");
     Ok(())
