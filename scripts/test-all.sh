@@ -14,3 +14,6 @@ cargo build -q -p exactq-core --target thumbv6m-none-eabi
 
 echo "== unit, property and integration tests"
 cargo test --workspace
+
+echo "== docs/guide.md: every command of the guide, run as written (digits, ~40 s)"
+scripts/check-guide.sh
