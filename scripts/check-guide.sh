@@ -4,8 +4,9 @@
 # there; here runs/ lives in a temporary directory). Stops at the first failing command.
 #
 # Two blocks are not run verbatim, and the script says so:
-# - the build block: `cargo build --release` is replaced by `--profile test`, the profile that
-#   `cargo test` has just built (target/debug), so the check adds no compile time;
+# - the build command: `cargo build --release ...` is replaced by `cargo build --profile test
+#   --bin exactq`, what `cargo test --workspace` has just built (target/debug), so the check adds
+#   no compile time;
 # - ```sh firmware blocks: their commands must appear in scripts/test-all.sh, whose firmware
 #   stage runs them (running QEMU twice would double its cost).
 # Then it checks the numbers the guide quotes against what the run printed.
@@ -51,7 +52,8 @@ while IFS= read -r line; do
   case "$line" in
     "cargo build --release "*)
       echo "check-guide: building with the test profile instead of --release (already built by cargo test)"
-      echo "(cd \"$ROOT\" && ${line/--release/--profile test})" >> "$script" ;;
+      # Same package selection as `cargo test --workspace` (default members), so nothing rebuilds.
+      echo "(cd \"$ROOT\" && cargo build -q --profile test --bin exactq)" >> "$script" ;;
     'export PATH="$PWD/target/release:$PATH"')
       echo "export PATH=\"$ROOT/target/debug:\$PATH\"" >> "$script" ;;
     *) echo "$line" >> "$script" ;;
