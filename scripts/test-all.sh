@@ -30,3 +30,6 @@ fi
 
 echo "== firmware: the core on QEMU Cortex-M4 (mps2-an386), byte-for-byte parity with the host"
 cargo firmware-test
+
+echo "== docs/guide.md: every command of the guide, run as written (digits, ~40 s)"
+scripts/check-guide.sh

@@ -11,12 +11,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run qvec/1 golden kernel vectors through the core and report bit-exactness.
+    CheckVectors(cli::check_vectors::CheckVectorsArgs),
     /// Train a zoo model in float.
     Train(cli::train::TrainArgs),
     /// Test-set metric of a checkpoint.
     Eval(cli::eval::EvalArgs),
     /// Show what a checkpoint holds.
     Inspect(cli::inspect::InspectArgs),
+    /// Write RUN_DIR/report.html: curves, per-layer quantization diagnostics, deployment figures.
+    Report(cli::report::ReportArgs),
     /// Post-training quantization of a float checkpoint.
     Quantize(cli::quantize::QuantizeArgs),
     /// Bit-exact quantization-aware fine-tuning of a PTQ/QAT checkpoint.
@@ -25,8 +29,6 @@ enum Command {
     Export(cli::export::ExportArgs),
     /// The whole flow: train, quantize, fine-tune, export, evaluate.
     Run(cli::run::RunArgs),
-    /// Run qvec/1 golden kernel vectors through the core and report bit-exactness.
-    CheckVectors(cli::check_vectors::CheckVectorsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,24 +39,22 @@ fn main() -> std::process::ExitCode {
         std::process::exit(2);
     }));
     let result = match Cli::parse().command {
+        // Its own exit codes: 1 = a case failed, 2 = a malformed file.
+        Command::CheckVectors(args) => return cli::check_vectors::run(&args),
         Command::Train(args) => cli::train::run(args),
         Command::Eval(args) => cli::eval::run(args),
         Command::Inspect(args) => cli::inspect::run(args),
+        Command::Report(args) => cli::report::run(args),
         Command::Quantize(args) => cli::quantize::run(args),
         Command::Finetune(args) => cli::finetune::run(args),
         Command::Export(args) => cli::export::run(args),
         Command::Run(args) => cli::run::run(args),
-        Command::CheckVectors(args) => {
-            let code = cli::check_vectors::run(&args);
-            if code != std::process::ExitCode::SUCCESS {
-                return code;
-            }
-            Ok(())
-        }
     };
-    if let Err(e) = result {
-        eprintln!("error: {e:#}");
-        std::process::exit(2);
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
     }
-    std::process::ExitCode::SUCCESS
 }

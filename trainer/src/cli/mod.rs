@@ -9,6 +9,7 @@ pub mod qinspect;
 pub mod quantize;
 pub mod run;
 pub mod inspect;
+pub mod report;
 pub mod train;
 
 use std::io::IsTerminal;
