@@ -1,0 +1,228 @@
+//! One quantized layer on int8 data through the core: the weight, bias and multiplier
+//! derivations the core model builder uses, then the core kernel. This is what both the QAT
+//! forward and the trainer-side evaluation run, so it must match the interpreter op for op.
+
+use exactq_core::arith::multiplier::{add_multipliers, conv_per_channel_multipliers, requantize_multiplier};
+use exactq_core::arith::quantize::{dequantize_slice, quantize_bias, quantize_f32, quantize_slice};
+use exactq_core::arith::{activation_range, QuantizedMultiplier, Requant};
+use exactq_core::kernels::{self, Padding, Shape4};
+
+use crate::nn::graph::{Conv2dSpec, Pool2dSpec};
+use crate::nn::params::ParamStore;
+
+use super::qmodel::{Fused, QLayer, QOp, QuantModel};
+use super::QuantError;
+
+fn core_err(what: impl Into<String>) -> impl FnOnce(exactq_core::Error) -> QuantError {
+    let what = what.into();
+    move |e| QuantError::Core { what, reason: e.to_string() }
+}
+
+/// Symmetric int8 weights for given per-channel scales: `max(quantize(w, s_c, 0), -127)`
+/// (core's TFLite QUANTIZE rounding; -128 is excluded as the TFLite weight spec requires).
+/// `channel(i)` is the output channel of element `i`.
+pub fn quantize_weights(w: &[f32], scales: &[f32], channel: impl Fn(usize) -> usize) -> Vec<i8> {
+    w.iter().enumerate().map(|(i, &v)| quantize_f32(v, scales[channel(i)], 0).max(-127)).collect()
+}
+
+/// Output channel of weight element `i` of a conv (OHWI or depthwise `[1,kh,kw,oc]`).
+pub fn conv_channel(spec: &Conv2dSpec) -> impl Fn(usize) -> usize {
+    let (depthwise, oc, per) = (spec.is_depthwise(), spec.out_c, spec.kh * spec.kw * (spec.in_c / spec.groups.max(1)));
+    move |i| if depthwise { i % oc } else { i / per }
+}
+
+/// The integer constants of a weighted layer for the current float parameters and scales.
+pub struct LayerConstants {
+    pub weights: Vec<i8>,
+    pub bias: Option<Vec<i32>>,
+    pub weight_scales: Vec<f32>,
+}
+
+/// Weights and bias of a conv or linear layer, quantized by the core.
+pub fn layer_constants(model: &QuantModel, params: &ParamStore, layer: &QLayer) -> Result<LayerConstants, QuantError> {
+    let (node, has_bias, channel): (&str, bool, Box<dyn Fn(usize) -> usize>) = match &layer.op {
+        QOp::Conv { node, spec, .. } => (node, spec.bias, Box::new(conv_channel(spec))),
+        QOp::Linear { node, spec, .. } => {
+            let in_f = spec.in_f;
+            (node, spec.bias, Box::new(move |i| i / in_f))
+        }
+        _ => return Err(QuantError::Invalid(format!("layer `{}` has no weights", layer.name))),
+    };
+    let weight_scales = model.weight_scales(&layer.name)?.to_vec();
+    let w = &params.get(&format!("{node}.weight"))?.data;
+    let weights = quantize_weights(w, &weight_scales, channel);
+    let bias = if has_bias {
+        let b = &params.get(&format!("{node}.bias"))?.data;
+        let (s_in, _) = model.tensor_quant(layer.inputs[0])?;
+        let mut q = vec![0i32; b.len()];
+        quantize_bias(b, s_in, &weight_scales, &mut q).map_err(core_err(format!("bias of `{}`", layer.name)))?;
+        Some(q)
+    } else {
+        None
+    };
+    Ok(LayerConstants { weights, bias, weight_scales })
+}
+
+fn shape4(batch: usize, s: &[usize]) -> Shape4 {
+    Shape4::new(batch, s[0], s[1], s[2])
+}
+
+fn padding(p: crate::nn::graph::Padding) -> Padding {
+    Padding::new(p.top, p.left, p.bottom, p.right)
+}
+
+fn pool_output(p: &Pool2dSpec, shape: &[usize]) -> [usize; 2] {
+    let o = |i: usize, k: usize, s: usize, a: usize, b: usize| (i + a + b - k) / s + 1;
+    [o(shape[0], p.kh, p.stride_h, p.padding.top, p.padding.bottom), o(shape[1], p.kw, p.stride_w, p.padding.left, p.padding.right)]
+}
+
+/// Runs `layer` on a batch of int8 inputs (one slice per input tensor) and returns its int8
+/// output. `constants` must come from [`layer_constants`] for weighted layers.
+pub fn run_layer(
+    model: &QuantModel,
+    layer: &QLayer,
+    batch: usize,
+    inputs: &[&[i8]],
+    constants: Option<&LayerConstants>,
+) -> Result<Vec<i8>, QuantError> {
+    let profile = model.profile.core();
+    let in_t = &model.tensors[layer.inputs[0]];
+    let out_t = &model.tensors[layer.output];
+    let (s_in, zp_in) = model.tensor_quant(layer.inputs[0])?;
+    let (s_out, zp_out) = model.tensor_quant(layer.output)?;
+    let out_len = batch * out_t.shape.iter().product::<usize>();
+    let mut out = vec![0i8; out_len];
+    let err = core_err(format!("layer `{}`", layer.name));
+    let act = |f: Fused| activation_range(f.core(), s_out, zp_out);
+    let need = || constants.ok_or_else(|| QuantError::Invalid(format!("layer `{}` needs its constants", layer.name)));
+    match &layer.op {
+        QOp::Conv { spec, act: f, .. } => {
+            let c = need()?;
+            let mut rescale = vec![QuantizedMultiplier::ZERO; spec.out_c];
+            conv_per_channel_multipliers(s_in, &c.weight_scales, s_out, profile, &mut rescale).map_err(core_err(format!("multipliers of `{}`", layer.name)))?;
+            let requant = Requant::per_channel(profile, &rescale);
+            let activation = act(*f).map_err(core_err(format!("activation of `{}`", layer.name)))?;
+            let input = shape4(batch, &in_t.shape);
+            let output = shape4(batch, &out_t.shape);
+            if spec.is_depthwise() {
+                let p = kernels::DepthwiseConv2dParams {
+                    input,
+                    filter: Shape4::new(1, spec.kh, spec.kw, spec.out_c),
+                    output,
+                    depth_multiplier: spec.out_c / spec.in_c,
+                    stride_h: spec.stride_h,
+                    stride_w: spec.stride_w,
+                    dilation_h: spec.dilation_h,
+                    dilation_w: spec.dilation_w,
+                    padding: padding(spec.padding),
+                    input_zero_point: zp_in,
+                    output_zero_point: zp_out,
+                    activation,
+                };
+                let mut scratch = vec![0i32; p.scratch_len()];
+                kernels::depthwise_conv2d(&p, &requant, inputs[0], &c.weights, c.bias.as_deref(), &mut out, &mut scratch).map_err(err)?;
+            } else {
+                let p = kernels::Conv2dParams {
+                    input,
+                    filter: Shape4::new(spec.out_c, spec.kh, spec.kw, spec.in_c / spec.groups.max(1)),
+                    output,
+                    stride_h: spec.stride_h,
+                    stride_w: spec.stride_w,
+                    dilation_h: spec.dilation_h,
+                    dilation_w: spec.dilation_w,
+                    padding: padding(spec.padding),
+                    input_zero_point: zp_in,
+                    output_zero_point: zp_out,
+                    activation,
+                };
+                let mut scratch = vec![0i16; p.scratch_len()];
+                kernels::conv2d(&p, &requant, inputs[0], &c.weights, c.bias.as_deref(), &mut out, &mut scratch).map_err(err)?;
+            }
+        }
+        QOp::Linear { spec, act: f, .. } => {
+            let c = need()?;
+            let mut rescale = vec![QuantizedMultiplier::ZERO; spec.out_f];
+            conv_per_channel_multipliers(s_in, &c.weight_scales, s_out, profile, &mut rescale).map_err(core_err(format!("multipliers of `{}`", layer.name)))?;
+            let requant = Requant::per_channel(profile, &rescale);
+            let p = kernels::FullyConnectedParams {
+                batches: batch,
+                input_depth: spec.in_f,
+                output_depth: spec.out_f,
+                input_zero_point: zp_in,
+                weights_zero_point: 0,
+                output_zero_point: zp_out,
+                activation: act(*f).map_err(core_err(format!("activation of `{}`", layer.name)))?,
+            };
+            let mut scratch = vec![0i16; p.scratch_len()];
+            kernels::fully_connected(&p, &requant, inputs[0], &c.weights, c.bias.as_deref(), &mut out, &mut scratch).map_err(err)?;
+        }
+        QOp::Add { act: f } => {
+            let (s2, zp2) = model.tensor_quant(layer.inputs[1])?;
+            let p = kernels::AddParams {
+                len: out_len,
+                input1_zero_point: zp_in,
+                input2_zero_point: zp2,
+                output_zero_point: zp_out,
+                multipliers: add_multipliers(s_in, s2, s_out, profile).map_err(core_err(format!("multipliers of `{}`", layer.name)))?,
+                profile,
+                activation: act(*f).map_err(core_err(format!("activation of `{}`", layer.name)))?,
+            };
+            kernels::add(&p, inputs[0], inputs[1], &mut out).map_err(err)?;
+        }
+        QOp::MaxPool(spec) | QOp::AvgPool(spec) => {
+            let [oh, ow] = pool_output(spec, &in_t.shape);
+            // Pools keep the input quantization; no fused clamp beyond int8.
+            let activation = activation_range(Fused::None.core(), s_in, zp_in).map_err(core_err(format!("activation of `{}`", layer.name)))?;
+            let (input, output) = (shape4(batch, &in_t.shape), Shape4::new(batch, oh, ow, in_t.shape[2]));
+            if matches!(layer.op, QOp::MaxPool(_)) {
+                let p = kernels::MaxPool2dParams {
+                    input,
+                    output,
+                    filter_h: spec.kh,
+                    filter_w: spec.kw,
+                    stride_h: spec.stride_h,
+                    stride_w: spec.stride_w,
+                    padding: padding(spec.padding),
+                    activation,
+                };
+                kernels::max_pool2d(&p, inputs[0], &mut out).map_err(err)?;
+            } else {
+                let p = kernels::AvgPool2dParams {
+                    input,
+                    output,
+                    filter_h: spec.kh,
+                    filter_w: spec.kw,
+                    stride_h: spec.stride_h,
+                    stride_w: spec.stride_w,
+                    padding: padding(spec.padding),
+                    activation,
+                };
+                kernels::avg_pool2d(&p, inputs[0], &mut out).map_err(err)?;
+            }
+        }
+        QOp::Mean => {
+            let rescale = requantize_multiplier(s_in, s_out, profile).map_err(core_err(format!("multiplier of `{}`", layer.name)))?;
+            let p = kernels::MeanParams { input: shape4(batch, &in_t.shape), input_zero_point: zp_in, output_zero_point: zp_out };
+            let mut scratch = vec![0i32; p.scratch_len()];
+            kernels::mean_hw(&p, &Requant::per_tensor(profile, &rescale), inputs[0], &mut out, &mut scratch).map_err(err)?;
+        }
+        QOp::Reshape => out.copy_from_slice(inputs[0]),
+    }
+    Ok(out)
+}
+
+/// Quantizes network input data with the input tensor's parameters (core QUANTIZE).
+pub fn quantize_input(model: &QuantModel, x: &[f32]) -> Result<Vec<i8>, QuantError> {
+    let (s, zp) = model.tensor_quant(0)?;
+    let mut q = vec![0i8; x.len()];
+    quantize_slice(x, s, zp, &mut q).map_err(core_err("input quantization"))?;
+    Ok(q)
+}
+
+/// Dequantizes tensor `t`'s int8 values (core DEQUANTIZE).
+pub fn dequantize(model: &QuantModel, t: usize, q: &[i8]) -> Result<Vec<f32>, QuantError> {
+    let (s, zp) = model.tensor_quant(t)?;
+    let mut y = vec![0.0f32; q.len()];
+    dequantize_slice(q, s, zp, &mut y).map_err(core_err(format!("dequantizing `{}`", model.tensors[t].name)))?;
+    Ok(y)
+}

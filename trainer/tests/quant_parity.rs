@@ -1,0 +1,128 @@
+//! Parity: the trainer's quantized forward (the QAT hook and the plain integer forward) equals
+//! the core interpreter running the exported blob, byte for byte, for every zoo model and
+//! random small networks of every supported layer type, under both arithmetic profiles.
+
+use exactq_trainer::data::Split;
+use exactq_trainer::nn::graph::{Conv2dSpec, Graph, LinearSpec, Op, Padding, Pool2dSpec, BatchNormSpec};
+use exactq_trainer::nn::{ForwardCtx, Mode, ParamStore, Tape};
+use exactq_trainer::quant::device::Device;
+use exactq_trainer::quant::exact::{forward_int8, ExactForward};
+use exactq_trainer::quant::export::device_blob;
+use exactq_trainer::quant::ptq::{quantize, PtqConfig};
+use exactq_trainer::quant::qmodel::ProfileName;
+use exactq_trainer::quant::range::RangeEstimator;
+use exactq_trainer::zoo::Arch;
+use proptest::prelude::*;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+fn uniform(rng: &mut ChaCha8Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n).map(|_| lo + (hi - lo) * ((rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32)).collect()
+}
+
+/// Random parameters with non-trivial batch-norm statistics, so folding changes the weights.
+fn random_params(graph: &Graph, seed: u64) -> ParamStore {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut p = ParamStore::init(graph, &mut rng);
+    for param in &mut p.params {
+        let n = param.data.len();
+        if param.name.ends_with("running_var") {
+            param.data = uniform(&mut rng, n, 0.5, 2.0);
+        } else if param.name.ends_with("running_mean") || param.name.ends_with(".beta") {
+            param.data = uniform(&mut rng, n, -0.3, 0.3);
+        } else if param.name.ends_with(".gamma") {
+            param.data = uniform(&mut rng, n, 0.5, 1.5);
+        }
+    }
+    p
+}
+
+/// Checks the three paths agree on `n` random samples; returns the number of output bytes.
+fn check_parity(graph: &Graph, params: &ParamStore, sample: &[usize], n: usize, profile: ProfileName, seed: u64) -> usize {
+    let d: usize = sample.iter().product();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let calib = Split { x: uniform(&mut rng, 64 * d, -1.0, 1.0), y: vec![0; 64] };
+    let cfg = PtqConfig { profile, samples: 64, estimator: RangeEstimator::MinMax, bias_correction: false, seed };
+    let q = quantize(graph, params, &calib, &cfg).expect("ptq");
+    let x = uniform(&mut rng, n * d, -1.2, 1.2);
+    // Device path.
+    let blob = device_blob(&q.model, &q.folded.params).expect("export");
+    let mut dev = Device::new(&blob).expect("load");
+    let device = dev.run(&x).expect("invoke");
+    // Plain integer forward.
+    let plain = forward_int8(&q.model, &q.folded.params, &x, n).expect("forward_int8");
+    assert_eq!(plain, device, "integer forward vs interpreter ({profile:?})");
+    // The QAT hook, through the float graph (inference and recording passes).
+    for recording in [false, true] {
+        let mut tape = if recording { Tape::recording() } else { Tape::inference() };
+        let mut shape = vec![n];
+        shape.extend(sample);
+        let input = tape.var(x.clone(), shape).unwrap();
+        let mut p = q.folded.params.clone();
+        let mut ctx = ForwardCtx::new(&mut tape, &mut p, Mode::Eval);
+        let mut hook = ExactForward::new(&q.model);
+        q.folded.graph.forward(&mut ctx, input, &mut hook).expect("hook forward");
+        assert_eq!(hook.output_int8().unwrap(), device.as_slice(), "QAT forward vs interpreter ({profile:?}, recording {recording})");
+    }
+    device.len()
+}
+
+#[test]
+fn zoo_models_match_the_interpreter() {
+    for (arch, n) in [(Arch::DigitsCnn, 16), (Arch::Resnet8, 3), (Arch::EcgAe, 16), (Arch::Mlp { inputs: 64, classes: 10 }, 16)] {
+        let graph = arch.graph();
+        let params = random_params(&graph, 7);
+        for profile in [ProfileName::TfliteDouble, ProfileName::TfliteSingle] {
+            let bytes = check_parity(&graph, &params, &arch.input_shape(), n, profile, 11);
+            println!("{}: {profile:?}: {bytes} output bytes identical", arch.name());
+        }
+    }
+}
+
+/// A random small network using every supported layer type.
+fn random_graph(seed: u64) -> (Graph, Vec<usize>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut pick = |k: u32| (rng.next_u32() % k) as usize;
+    let (h, w, c) = (4 + pick(5), 4 + pick(5), 1 + pick(3));
+    let mut g = Graph { nodes: vec![] };
+    let x = g.push("input", Op::Input { shape: vec![h, w, c] }, &[]);
+    let c1 = 2 + pick(4);
+    let stride = 1 + pick(2);
+    let pad = pick(2);
+    let spec = Conv2dSpec { in_c: c, out_c: c1, kh: 1 + pick(3), kw: 1 + pick(3), stride_h: stride, stride_w: 1, padding: Padding { top: pad, left: pick(2), bottom: pad, right: 0 }, dilation_h: 1, dilation_w: 1, groups: 1, bias: pick(2) == 0 };
+    let a = g.push("conv", Op::Conv2d(spec), &[x]);
+    let a = if pick(2) == 0 { g.push("bn", Op::BatchNorm(BatchNormSpec::new(c1)), &[a]) } else { a };
+    let a = g.push("relu", if pick(2) == 0 { Op::Relu } else { Op::Relu6 }, &[a]);
+    let mult = 1 + pick(2);
+    let dw = Conv2dSpec { in_c: c1, out_c: c1 * mult, kh: 3, kw: 3, stride_h: 1, stride_w: 1, padding: Padding::uniform(1), dilation_h: 1, dilation_w: 1, groups: c1, bias: true };
+    let b = g.push("dw", Op::Conv2d(dw), &[a]);
+    let pw = Conv2dSpec::square(c1 * mult, c1, 1, 1, 0, true);
+    let b = g.push("pw", Op::Conv2d(pw), &[b]);
+    let s = g.push("add", Op::Add, &[a, b]);
+    let s = if pick(2) == 0 { g.push("add_relu", Op::Relu, &[s]) } else { s };
+    let p = if pick(2) == 0 { Op::MaxPool2d(Pool2dSpec::square(2)) } else { Op::AvgPool2d(Pool2dSpec { kh: 2, kw: 2, stride_h: 1, stride_w: 1, padding: Padding::default() }) };
+    let p = g.push("pool", p, &[s]);
+    let tail = if pick(2) == 0 {
+        let m = g.push("mean", Op::GlobalAvgPool, &[p]);
+        (m, c1)
+    } else {
+        let f = g.push("flatten", Op::Flatten, &[p]);
+        let shapes = g.shapes().unwrap();
+        (f, shapes[f][0])
+    };
+    g.push("fc", Op::Linear(LinearSpec { in_f: tail.1, out_f: 3 + pick(5), bias: true }), &[tail.0]);
+    let shape = vec![h, w, c];
+    (g, shape)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+    #[test]
+    fn random_networks_match_the_interpreter(seed in any::<u64>(), single in any::<bool>()) {
+        let (graph, sample) = random_graph(seed);
+        graph.shapes().unwrap();
+        let params = random_params(&graph, seed ^ 5);
+        let profile = if single { ProfileName::TfliteSingle } else { ProfileName::TfliteDouble };
+        check_parity(&graph, &params, &sample, 4, profile, seed);
+    }
+}
