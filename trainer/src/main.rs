@@ -19,6 +19,8 @@ enum Command {
     Eval(cli::eval::EvalArgs),
     /// Show what a checkpoint holds.
     Inspect(cli::inspect::InspectArgs),
+    /// Write the ONNX (QDQ) form of a quantized model, optionally with a test set as .npy.
+    ExportOnnx(cli::export_onnx::ExportOnnxArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +36,7 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => cli::train::run(args),
         Command::Eval(args) => cli::eval::run(args),
         Command::Inspect(args) => cli::inspect::run(args),
+        Command::ExportOnnx(args) => cli::export_onnx::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

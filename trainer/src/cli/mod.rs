@@ -2,6 +2,7 @@
 
 pub mod check_vectors;
 pub mod eval;
+pub mod export_onnx;
 pub mod inspect;
 pub mod train;
 
