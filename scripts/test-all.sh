@@ -14,3 +14,6 @@ cargo build -q -p exactq-core --target thumbv6m-none-eabi
 
 echo "== unit, property and integration tests"
 cargo test --workspace
+
+echo "== ONNX export of every zoo model passes onnx.checker (cached venv .venv-onnx/; ~1-2 min warm)"
+tools/onnx-check/run.sh zoo

@@ -57,15 +57,26 @@ fn write_test_set(blob: &[u8], name: &str, dir: &Path, samples: Option<usize>, d
         .map_err(|e| anyhow::anyhow!("quantizing the test inputs: {e}"))?;
     let out = device.run(x)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The model's own input shape (a dataset may store the same values with another shape).
     let mut in_shape = vec![n];
-    in_shape.extend_from_slice(&ds.sample_shape);
+    in_shape.extend(model_input_shape(blob)?.into_iter().skip(1));
     let labels: Vec<i64> = ds.test.y[..n].iter().map(|&v| i64::from(v)).collect();
     write_npy(&dir.join("inputs.npy"), "|i1", &in_shape, &q.iter().map(|&v| v as u8).collect::<Vec<_>>())?;
     write_npy(&dir.join("labels.npy"), "<i8", &[n], &labels.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>())?;
     write_npy(&dir.join("exactq.npy"), "|i1", &[n, device.output_len], &out.iter().map(|&v| v as u8).collect::<Vec<_>>())?;
-    let correct = out.chunks(device.output_len).zip(&ds.test.y[..n]).filter(|(o, &y)| argmax(o) == y as usize).count();
-    println!("wrote {n} test samples of {name} to {}; exactq INT8 accuracy {:.2}%", dir.display(), 100.0 * correct as f64 / n.max(1) as f64);
+    println!("wrote {n} test samples of {name} to {}", dir.display());
+    if let data::Task::Classify { .. } = ds.task {
+        let correct = out.chunks(device.output_len).zip(&ds.test.y[..n]).filter(|(o, &y)| argmax(o) == y as usize).count();
+        println!("exactq INT8 accuracy {:.2}% ({correct}/{n})", 100.0 * correct as f64 / n.max(1) as f64);
+    }
     Ok(())
+}
+
+fn model_input_shape(blob: &[u8]) -> Result<Vec<usize>> {
+    let aligned = exactq_core::model::aligned::AlignedBytes::copy_from(blob);
+    let m = exactq_core::model::load(aligned.as_slice()).map_err(|e| anyhow::anyhow!("loading the model: {e}"))?;
+    let t = m.tensor(m.graph().input).context("model has no input tensor")?;
+    Ok(t.shape.iter().map(|&d| d as usize).collect())
 }
 
 /// First index of the largest value (ties: lowest index, as numpy's argmax).
