@@ -28,6 +28,7 @@ pub(crate) enum Prepared<'m> {
 /// denominator`, see `arith::requantize::FloatScales`): read from the tensors at load, only
 /// copied here; the f32 arithmetic happens in the core's `float-requant` code.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "float-requant"), allow(dead_code))]
 pub(crate) struct Factors<'m> {
     numerator: f32,
     /// The weights' per-channel scales (borrowed from the blob); empty: use `single`.
