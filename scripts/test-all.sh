@@ -33,3 +33,6 @@ cargo firmware-test
 
 echo "== docs/guide.md: every command of the guide, run as written (digits, ~40 s)"
 scripts/check-guide.sh
+
+echo "== ONNX export of every zoo model passes onnx.checker (cached venv .venv-onnx/; ~1-2 min warm)"
+tools/onnx-check/run.sh zoo

@@ -79,6 +79,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod nn;
+pub mod onnx;
 pub mod quant;
 pub mod report;
 pub mod train;

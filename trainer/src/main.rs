@@ -29,6 +29,8 @@ enum Command {
     Export(cli::export::ExportArgs),
     /// The whole flow: train, quantize, fine-tune, export, evaluate.
     Run(cli::run::RunArgs),
+    /// Write the ONNX (QDQ) form of a quantized model, optionally with a test set as .npy.
+    ExportOnnx(cli::export_onnx::ExportOnnxArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +51,7 @@ fn main() -> std::process::ExitCode {
         Command::Finetune(args) => cli::finetune::run(args),
         Command::Export(args) => cli::export::run(args),
         Command::Run(args) => cli::run::run(args),
+        Command::ExportOnnx(args) => cli::export_onnx::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

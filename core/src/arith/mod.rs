@@ -10,3 +10,5 @@ pub mod requantize;
 pub use activation::{activation_range, Activation, ActivationRange};
 pub use multiplier::{quantize_multiplier, QuantizedMultiplier};
 pub use requantize::{Profile, Requant};
+#[cfg(feature = "float-requant")]
+pub use requantize::FloatScales;

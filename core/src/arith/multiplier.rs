@@ -79,7 +79,7 @@ pub fn quantize_multiplier(real: f64, profile: Profile) -> Result<QuantizedMulti
         shift = 0;
         q_fixed = 0;
     }
-    if profile == Profile::TfliteSingle && shift > 30 {
+    if matches!(profile, Profile::TfliteSingle | Profile::FloatRequant) && shift > 30 {
         shift = 30;
         q_fixed = (1i64 << 31) - 1;
     }
@@ -286,7 +286,7 @@ pub fn softmax_multiplier(
     let integer_bits = SOFTMAX_SCALED_DIFF_INTEGER_BITS;
     let max_real_multiplier = match profile {
         Profile::TfliteDouble => ((1i64 << 31) - 1) as f64,
-        Profile::TfliteSingle => ((1i64 << 30) - 1) as f64,
+        Profile::TfliteSingle | Profile::FloatRequant => ((1i64 << 30) - 1) as f64,
     };
     let real = beta as f64 * input_scale as f64 * (1i64 << (31 - integer_bits)) as f64;
     let real = if real < max_real_multiplier {

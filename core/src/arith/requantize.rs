@@ -15,9 +15,8 @@ use crate::Error;
 
 /// Which device arithmetic the integer pipeline reproduces.
 ///
-/// `#[repr(u8)]` so the model format can store it as one byte. A third profile (float
-/// requantization as XNNPACK / ONNX Runtime do it) is planned; it will be a new variant here
-/// and a new kind inside [`Requant`], leaving every kernel signature unchanged.
+/// `#[repr(u8)]` so the model format can store it as one byte. The float profile is a new kind
+/// inside [`Requant`], so every kernel signature is the same in all three profiles.
 #[non_exhaustive]
 #[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -30,25 +29,37 @@ pub enum Profile {
     /// one rounding (ties up).
     #[serde(rename = "tflite-single")]
     TfliteSingle = 1,
+    /// ONNX Runtime (MLAS), XNNPACK qs8 "fp32", oneDNN/OpenVINO CPU: conv, depthwise, fully
+    /// connected, MUL, MEAN and QUANTIZE requantize as `round_half_even(f32(acc) · f32(scale))`
+    /// with `scale = s_in · s_w[c] / s_out` formed in f32 (see [`requantize_fp32`]). ADD and
+    /// softmax keep their integer algorithms with single rounding (`docs/onnx.md`). Running
+    /// it needs the core's `float-requant` feature; without it such models are refused at load.
+    #[serde(rename = "float-requant")]
+    FloatRequant = 2,
 }
 
 impl Profile {
-    /// Every profile, in `repr` order.
+    /// The fixed-point profiles (no floating point at run time), in `repr` order.
     pub const ALL: [Profile; 2] = [Profile::TfliteDouble, Profile::TfliteSingle];
+
+    /// Every profile, fixed-point and float, in `repr` order.
+    pub const EVERY: [Profile; 3] = [Profile::TfliteDouble, Profile::TfliteSingle, Profile::FloatRequant];
 
     /// The profile's name as used in files and on the command line.
     pub const fn as_str(self) -> &'static str {
         match self {
             Profile::TfliteDouble => "tflite-double",
             Profile::TfliteSingle => "tflite-single",
+            Profile::FloatRequant => "float-requant",
         }
     }
 
-    /// Parses `"tflite-double"` or `"tflite-single"`.
+    /// Parses `"tflite-double"`, `"tflite-single"` or `"float-requant"`.
     pub fn parse(name: &str) -> Result<Self, Error> {
         match name {
             "tflite-double" => Ok(Profile::TfliteDouble),
             "tflite-single" => Ok(Profile::TfliteSingle),
+            "float-requant" => Ok(Profile::FloatRequant),
             _ => Err(Error::UnknownProfile),
         }
     }
@@ -63,6 +74,7 @@ impl Profile {
         match tag {
             0 => Ok(Profile::TfliteDouble),
             1 => Ok(Profile::TfliteSingle),
+            2 => Ok(Profile::FloatRequant),
             _ => Err(Error::UnknownProfile),
         }
     }
@@ -70,8 +82,13 @@ impl Profile {
     /// The largest left shift (`shift > 0`) a multiplier may carry in this profile.
     pub const fn max_shift(self) -> i32 {
         match self {
-            Profile::TfliteDouble | Profile::TfliteSingle => 30,
+            Profile::TfliteDouble | Profile::TfliteSingle | Profile::FloatRequant => 30,
         }
+    }
+
+    /// True for the profile whose conv-like requantization is float (needs `float-requant`).
+    pub const fn is_float(self) -> bool {
+        matches!(self, Profile::FloatRequant)
     }
 
     /// The smallest (most negative) shift a multiplier may carry.
@@ -147,7 +164,9 @@ pub const fn multiply_by_quantized_multiplier(
         Profile::TfliteDouble => {
             multiply_by_quantized_multiplier_double(x, multiplier.multiplier, multiplier.shift)
         }
-        Profile::TfliteSingle => {
+        // Float-requant models still carry TFLite multipliers for ADD and softmax, which run
+        // the integer algorithm with single rounding (the closest to a float round).
+        Profile::TfliteSingle | Profile::FloatRequant => {
             multiply_by_quantized_multiplier_single(x, multiplier.multiplier, multiplier.shift)
         }
     }
@@ -171,7 +190,7 @@ pub const fn multiply_by_quantized_multiplier_smaller_than_one_exp(
             saturating_rounding_doubling_high_mul(x, multiplier.multiplier),
             shift.unsigned_abs(),
         ),
-        Profile::TfliteSingle => {
+        Profile::TfliteSingle | Profile::FloatRequant => {
             multiply_by_quantized_multiplier_single(x, multiplier.multiplier, shift)
         }
     }
@@ -194,19 +213,88 @@ pub const fn multiply_by_quantized_multiplier_greater_than_one(
         Profile::TfliteDouble => {
             multiply_by_quantized_multiplier_double(x, multiplier.multiplier, shift)
         }
-        Profile::TfliteSingle => {
+        Profile::TfliteSingle | Profile::FloatRequant => {
             multiply_by_quantized_multiplier_single(x, multiplier.multiplier, shift)
         }
     }
 }
 
+/// The f32 factors of a float requantization: `scale[c] = numerator · per_channel[c] /
+/// denominator`, formed in f32 in that order (ONNX Runtime `qlinearconv.cc` and XNNPACK
+/// `convolution-nhwc.c` compute `s_in · s_w[c] / s_out`). For conv, depthwise and fully
+/// connected: `(s_in, s_w, s_out)`; MUL: `(s1, [s2], s_out)`; QUANTIZE: `(s_in, [1], s_out)`.
+#[cfg(feature = "float-requant")]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FloatScales<'a> {
+    /// `s_in` (first operand's scale).
+    pub numerator: f32,
+    /// Per-channel factor (`s_w[c]`); length 1 means per tensor.
+    pub per_channel: &'a [f32],
+    /// `s_out`.
+    pub denominator: f32,
+}
+
+#[cfg(feature = "float-requant")]
+impl FloatScales<'_> {
+    /// `numerator · per_channel[channel] / denominator` in f32 (the per-tensor factor if there is
+    /// only one; `0` for a missing channel, which [`Requant::validate`] rules out).
+    #[inline(always)]
+    pub fn scale(&self, channel: usize) -> f32 {
+        let w = if self.per_channel.len() == 1 {
+            self.per_channel[0]
+        } else {
+            match self.per_channel.get(channel) {
+                Some(w) => *w,
+                None => 0.0,
+            }
+        };
+        self.numerator * w / self.denominator
+    }
+}
+
+/// `round_half_even(x)` for `|x| <= 2^22`, without touching the FPU rounding mode: adding
+/// `1.5 · 2^23` leaves no fraction bits in the f32 sum, so the hardware's default
+/// round-to-nearest-even addition does the rounding, and the low mantissa bits hold the
+/// result (XNNPACK's "fmagic"). Outside that range the result is meaningless; callers clamp.
+#[cfg(feature = "float-requant")]
+#[inline(always)]
+pub fn round_half_even_small(x: f32) -> i32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23, bits 0x4B40_0000
+    ((x + MAGIC).to_bits() as i32).wrapping_sub(0x4B40_0000)
+}
+
+/// Float requantization of one accumulator (XNNPACK `xnn_qs8_requantize_fp32`, MLAS):
+/// `round_half_even(clamp(f32(acc) · scale, qmin − zp, qmax − zp)) + zp`, the result in
+/// `[qmin, qmax]`. `f32(acc)` rounds to nearest even for `|acc| > 2^24`, as the C cast does.
+/// A NaN product (only from a non-finite scale, which validation rules out) gives `qmin`.
+#[cfg(feature = "float-requant")]
+#[inline(always)]
+pub fn requantize_fp32(acc: i32, scale: f32, zero_point: i32, qmin: i32, qmax: i32) -> i32 {
+    let lo = (qmin - zero_point) as f32;
+    let hi = (qmax - zero_point) as f32;
+    let f = acc as f32 * scale;
+    // `!(f >= lo)` also catches NaN.
+    let f = if !(f >= lo) { lo } else if f > hi { hi } else { f };
+    round_half_even_small(f) + zero_point
+}
+
+/// Where a [`Requant`]'s factors come from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind<'a> {
+    /// TFLite (multiplier, shift) pairs, applied in the fixed-point profile.
+    Fixed(&'a [QuantizedMultiplier]),
+    /// f32 factors (the `float-requant` profile).
+    #[cfg(feature = "float-requant")]
+    Float(FloatScales<'a>),
+}
+
 /// An op's output rescale: everything a kernel needs to turn its `i32` accumulators into the
-/// output's quantized domain. Kernels take this one type, so adding a float-requantization
-/// profile changes what is inside, not the kernel signatures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// output's quantized domain. Kernels take this one type, so the float-requantization profile
+/// changes what is inside, not the kernel signatures.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Requant<'a> {
     profile: Profile,
-    multipliers: &'a [QuantizedMultiplier],
+    kind: Kind<'a>,
 }
 
 impl<'a> Requant<'a> {
@@ -214,7 +302,7 @@ impl<'a> Requant<'a> {
     pub fn per_tensor(profile: Profile, multiplier: &'a QuantizedMultiplier) -> Self {
         Requant {
             profile,
-            multipliers: core::slice::from_ref(multiplier),
+            kind: Kind::Fixed(core::slice::from_ref(multiplier)),
         }
     }
 
@@ -222,7 +310,16 @@ impl<'a> Requant<'a> {
     pub const fn per_channel(profile: Profile, multipliers: &'a [QuantizedMultiplier]) -> Self {
         Requant {
             profile,
-            multipliers,
+            kind: Kind::Fixed(multipliers),
+        }
+    }
+
+    /// Float requantization (profile `float-requant`) with the given f32 factors.
+    #[cfg(feature = "float-requant")]
+    pub const fn float(scales: FloatScales<'a>) -> Self {
+        Requant {
+            profile: Profile::FloatRequant,
+            kind: Kind::Float(scales),
         }
     }
 
@@ -231,52 +328,111 @@ impl<'a> Requant<'a> {
         self.profile
     }
 
-    /// The multipliers (length 1 for per tensor).
+    /// The fixed-point multipliers (length 1 for per tensor); empty for a float requant.
     pub const fn multipliers(&self) -> &'a [QuantizedMultiplier] {
-        self.multipliers
+        match self.kind {
+            Kind::Fixed(m) => m,
+            #[cfg(feature = "float-requant")]
+            Kind::Float(_) => &[],
+        }
     }
 
-    /// True when one multiplier serves every channel.
+    /// True when one multiplier (or one float scale) serves every channel.
     pub const fn is_per_tensor(&self) -> bool {
-        self.multipliers.len() == 1
+        match self.kind {
+            Kind::Fixed(m) => m.len() == 1,
+            #[cfg(feature = "float-requant")]
+            Kind::Float(f) => f.per_channel.len() == 1,
+        }
     }
 
-    /// Checks that there is one multiplier, or exactly `channels`, each valid for the profile.
+    /// Checks that there is one multiplier (or scale), or exactly `channels`, each valid for the
+    /// profile. Fixed multipliers under `float-requant`, and float scales that are not finite and
+    /// positive, are refused; so is `float-requant` in a build without the feature.
     pub fn validate(&self, channels: usize) -> Result<(), Error> {
-        let n = self.multipliers.len();
-        if n != 1 && n != channels {
-            return Err(Error::ChannelCountMismatch);
+        match self.kind {
+            Kind::Fixed(multipliers) => {
+                if self.profile.is_float() {
+                    return Err(Error::UnknownProfile);
+                }
+                let n = multipliers.len();
+                if n != 1 && n != channels {
+                    return Err(Error::ChannelCountMismatch);
+                }
+                for m in multipliers {
+                    m.validate(self.profile)?;
+                }
+                Ok(())
+            }
+            #[cfg(feature = "float-requant")]
+            Kind::Float(f) => {
+                let n = f.per_channel.len();
+                if n != 1 && n != channels {
+                    return Err(Error::ChannelCountMismatch);
+                }
+                let ok = |x: f32| x.is_finite() && x > 0.0;
+                if !ok(f.numerator) || !ok(f.denominator) {
+                    return Err(Error::InvalidScale);
+                }
+                for c in 0..n {
+                    if !ok(f.per_channel[c]) || !ok(f.scale(c)) {
+                        return Err(Error::InvalidScale);
+                    }
+                }
+                Ok(())
+            }
         }
-        for m in self.multipliers {
-            m.validate(self.profile)?;
-        }
-        Ok(())
     }
 
-    /// The multiplier of `channel` (the per-tensor one if there is only one; zero if absent,
-    /// which [`Requant::validate`] rules out).
+    /// The fixed-point multiplier of `channel` (the per-tensor one if there is only one; zero
+    /// if absent or for a float requant, which [`Requant::validate`] rules out).
     #[inline(always)]
     pub fn multiplier(&self, channel: usize) -> QuantizedMultiplier {
-        if self.multipliers.len() == 1 {
-            self.multipliers[0]
+        let multipliers = self.multipliers();
+        if multipliers.len() == 1 {
+            multipliers[0]
         } else {
-            match self.multipliers.get(channel) {
+            match multipliers.get(channel) {
                 Some(m) => *m,
                 None => QuantizedMultiplier::ZERO,
             }
         }
     }
 
-    /// Rescales one accumulator of `channel` (no zero point, no clamp).
+    /// Rescales one accumulator of `channel` (no zero point, no clamp into int8). A float
+    /// requant rounds half to even after clamping to `[-2^16, 2^16]`, far outside every int8
+    /// result, so a later int8 clamp gives what clamping first would.
     #[inline(always)]
     pub fn apply(&self, acc: i32, channel: usize) -> i32 {
-        multiply_by_quantized_multiplier(acc, self.multiplier(channel), self.profile)
+        match self.kind {
+            Kind::Fixed(_) => {
+                multiply_by_quantized_multiplier(acc, self.multiplier(channel), self.profile)
+            }
+            #[cfg(feature = "float-requant")]
+            Kind::Float(f) => requantize_fp32(acc, f.scale(channel), 0, -(1 << 16), 1 << 16),
+        }
+    }
+
+    /// MEAN's rescale of a sum of `count` values: fixed point as TFLite Micro does it
+    /// (`requant(acc)`, then divide by `count` rounding half away); float as one product
+    /// `acc · (scale / count)` rounded half even (`count` as f32, the division in f32).
+    #[inline(always)]
+    pub fn apply_mean(&self, acc: i32, count: i32) -> i32 {
+        match self.kind {
+            Kind::Fixed(_) => {
+                crate::kernels::avg_pool2d::divide_round_half_away(self.apply(acc, 0), count)
+            }
+            #[cfg(feature = "float-requant")]
+            Kind::Float(f) => {
+                requantize_fp32(acc, f.scale(0) / count as f32, 0, -(1 << 16), 1 << 16)
+            }
+        }
     }
 
     /// The output stage every conv-like kernel ends with: for each `i`,
     /// `out[i] = clamp(rescale(acc[i], first_channel + i) + output_zero_point, act_min, act_max)`.
     /// Writes `min(acc.len(), out.len())` values.
-    #[inline(always)]
+    #[inline]
     pub fn output_row(
         &self,
         acc: &[i32],
@@ -288,45 +444,36 @@ impl<'a> Requant<'a> {
     ) {
         let n = acc.len().min(out.len());
         let (acc, out) = (&acc[..n], &mut out[..n]);
-        if self.multipliers.len() == 1 {
-            let m = self.multipliers[0];
-            let ms = core::iter::repeat_n(&m, n);
-            output_stage(
-                self.profile,
-                acc,
-                ms,
-                output_zero_point,
-                act_min,
-                act_max,
-                out,
-            );
-        } else {
-            let ms = self
-                .multipliers
-                .get(first_channel..first_channel + n)
-                .unwrap_or(&[]);
-            if ms.len() == n {
-                output_stage(
-                    self.profile,
-                    acc,
-                    ms.iter(),
-                    output_zero_point,
-                    act_min,
-                    act_max,
-                    out,
-                );
-            } else {
-                // Unreachable after `validate`; keep the no-panic promise anyway.
+        match self.kind {
+            Kind::Fixed(multipliers) => {
+                if multipliers.len() == 1 {
+                    let ms = core::iter::repeat_n(&multipliers[0], n);
+                    output_stage(self.profile, acc, ms, output_zero_point, act_min, act_max, out);
+                } else if let Some(ms) = multipliers.get(first_channel..first_channel + n) {
+                    output_stage(self.profile, acc, ms.iter(), output_zero_point, act_min, act_max, out);
+                } else {
+                    // Unreachable after `validate`; keep the no-panic promise anyway.
+                    for (i, (a, o)) in acc.iter().zip(out.iter_mut()).enumerate() {
+                        let v = self.apply(*a, first_channel + i);
+                        *o = clamp_to_i8(v.wrapping_add(output_zero_point), act_min, act_max);
+                    }
+                }
+            }
+            #[cfg(feature = "float-requant")]
+            Kind::Float(f) => {
+                // The activation bounds are the clamp of the float formula (XNNPACK's qmin/qmax).
+                let (lo, hi) = (act_min.max(i8::MIN as i32), act_max.min(i8::MAX as i32));
                 for (i, (a, o)) in acc.iter().zip(out.iter_mut()).enumerate() {
-                    let v = self.apply(*a, first_channel + i);
-                    *o = clamp_to_i8(v.wrapping_add(output_zero_point), act_min, act_max);
+                    let v = requantize_fp32(*a, f.scale(first_channel + i), output_zero_point, lo, hi);
+                    *o = clamp_to_i8(v, act_min, act_max);
                 }
             }
         }
     }
 }
 
-/// `out[i] = clamp(rescale(acc[i], m_i) + zp, lo, hi)` with the profile matched once.
+/// `out[i] = clamp(rescale(acc[i], m_i) + zp, lo, hi)` with the profile matched once, outside
+/// the loop, so each loop body is one straight-line fixed-point sequence.
 #[inline(always)]
 fn output_stage<'m>(
     profile: Profile,
@@ -338,18 +485,16 @@ fn output_stage<'m>(
     out: &mut [i8],
 ) {
     let items = acc.iter().zip(multipliers).zip(out.iter_mut());
-    match profile {
-        Profile::TfliteDouble => {
-            for ((a, m), o) in items {
-                let v = multiply_by_quantized_multiplier_double(*a, m.multiplier, m.shift);
-                *o = clamp_to_i8(v.wrapping_add(output_zero_point), act_min, act_max);
-            }
+    if profile == Profile::TfliteDouble {
+        for ((a, m), o) in items {
+            let v = multiply_by_quantized_multiplier_double(*a, m.multiplier, m.shift);
+            *o = clamp_to_i8(v.wrapping_add(output_zero_point), act_min, act_max);
         }
-        Profile::TfliteSingle => {
-            for ((a, m), o) in items {
-                let v = multiply_by_quantized_multiplier_single(*a, m.multiplier, m.shift);
-                *o = clamp_to_i8(v.wrapping_add(output_zero_point), act_min, act_max);
-            }
+    } else {
+        // TfliteSingle (fixed multipliers under float-requant are refused by `validate`).
+        for ((a, m), o) in items {
+            let v = multiply_by_quantized_multiplier_single(*a, m.multiplier, m.shift);
+            *o = clamp_to_i8(v.wrapping_add(output_zero_point), act_min, act_max);
         }
     }
 }

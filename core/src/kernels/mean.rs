@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use crate::arith::requantize::Requant;
 use crate::Error;
 
-use super::avg_pool2d::divide_round_half_away;
 use super::{check_len, check_zero_points, Shape4};
 
 /// Shapes and quantization parameters of one MEAN over H and W.
@@ -77,8 +76,7 @@ pub fn mean_hw(
             }
         }
         for (o, a) in output[b * c..(b + 1) * c].iter_mut().zip(acc.iter()) {
-            let scaled = requant.apply(*a, 0);
-            let v = divide_round_half_away(scaled, count).wrapping_add(params.output_zero_point);
+            let v = requant.apply_mean(*a, count).wrapping_add(params.output_zero_point);
             *o = v.clamp(i8::MIN as i32, i8::MAX as i32) as i8;
         }
     }

@@ -136,7 +136,7 @@ fn parse_header(bytes: &[u8]) -> Result<(Profile, &[u8], &[u8]), Error> {
         return Err(ModelError::UnsupportedFormatVersion { found: version }.into());
     }
     let profile_byte = bytes.get(6).copied().unwrap_or(u8::MAX);
-    let profile = Profile::ALL.iter().copied().find(|p| p.to_u8() == profile_byte).ok_or(ModelError::UnknownProfile { code: profile_byte })?;
+    let profile = Profile::from_u8(profile_byte).map_err(|_| ModelError::UnknownProfile { code: profile_byte })?;
     if bytes.get(7) != Some(&0) {
         return Err(ModelError::ReservedNotZero { offset: 7 }.into());
     }

@@ -11,17 +11,66 @@ use crate::kernels::{self, Shape4};
 
 /// The kernel params of one op and the constants it reads, borrowed from the blob.
 pub(crate) enum Prepared<'m> {
-    Conv2d { params: kernels::Conv2dParams, input: TensorIndex, filter: &'m [i8], bias: Option<&'m [i32]>, rescale: &'m [QuantizedMultiplier] },
-    DepthwiseConv2d { params: kernels::DepthwiseConv2dParams, input: TensorIndex, filter: &'m [i8], bias: Option<&'m [i32]>, rescale: &'m [QuantizedMultiplier] },
-    FullyConnected { params: kernels::FullyConnectedParams, input: TensorIndex, weights: &'m [i8], bias: Option<&'m [i32]>, rescale: &'m [QuantizedMultiplier] },
+    Conv2d { params: kernels::Conv2dParams, input: TensorIndex, filter: &'m [i8], bias: Option<&'m [i32]>, rescale: &'m [QuantizedMultiplier], factors: Factors<'m> },
+    DepthwiseConv2d { params: kernels::DepthwiseConv2dParams, input: TensorIndex, filter: &'m [i8], bias: Option<&'m [i32]>, rescale: &'m [QuantizedMultiplier], factors: Factors<'m> },
+    FullyConnected { params: kernels::FullyConnectedParams, input: TensorIndex, weights: &'m [i8], bias: Option<&'m [i32]>, rescale: &'m [QuantizedMultiplier], factors: Factors<'m> },
     Add { params: kernels::AddParams, input1: TensorIndex, input2: TensorIndex },
-    Mul { params: kernels::MulParams, input1: TensorIndex, input2: TensorIndex, rescale: QuantizedMultiplier },
+    Mul { params: kernels::MulParams, input1: TensorIndex, input2: TensorIndex, rescale: QuantizedMultiplier, factors: Factors<'m> },
     AveragePool2d { params: kernels::AvgPool2dParams, input: TensorIndex },
     MaxPool2d { params: kernels::MaxPool2dParams, input: TensorIndex },
-    Mean { params: kernels::MeanParams, input: TensorIndex, rescale: QuantizedMultiplier },
+    Mean { params: kernels::MeanParams, input: TensorIndex, rescale: QuantizedMultiplier, factors: Factors<'m> },
     Softmax { params: kernels::SoftmaxParams, input: TensorIndex },
     Reshape { input: TensorIndex },
-    Requantize { params: kernels::RequantizeParams, input: TensorIndex, rescale: QuantizedMultiplier },
+    Requantize { params: kernels::RequantizeParams, input: TensorIndex, rescale: QuantizedMultiplier, factors: Factors<'m> },
+}
+
+/// The tensor scales a `float-requant` rescale is formed from (`numerator · per_channel[c] /
+/// denominator`, see `arith::requantize::FloatScales`): read from the tensors at load, only
+/// copied here; the f32 arithmetic happens in the core's `float-requant` code.
+#[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "float-requant"), allow(dead_code))]
+pub(crate) struct Factors<'m> {
+    numerator: f32,
+    /// The weights' per-channel scales (borrowed from the blob); empty: use `single`.
+    per_channel: &'m [f32],
+    single: f32,
+    denominator: f32,
+}
+
+impl<'m> Factors<'m> {
+    fn new(numerator: f32, per_channel: &'m [f32], single: f32, denominator: f32) -> Self {
+        Factors { numerator, per_channel, single, denominator }
+    }
+
+    /// `numerator · weight_scale[c] / denominator` with the weight tensor's scales.
+    fn with_weights(model: &Model<'m>, op: u16, numerator: f32, weights: &TensorDesc, denominator: f32) -> Result<Self, Error> {
+        match weights.quantization {
+            Quantization::PerTensor { scale, .. } => Ok(Factors::new(numerator, &[], scale, denominator)),
+            Quantization::PerChannel { scales, .. } => {
+                let s = super::load::check_data_array::<f32>(model.data(), scales, op, DataField::ChannelScales)?;
+                Ok(Factors::new(numerator, s, 0.0, denominator))
+            }
+        }
+    }
+}
+
+/// The kernel's rescale: the TFLite multipliers in a fixed-point profile, the f32 factors in
+/// `float-requant` (a build without that feature never gets here: `prepare` refuses the model).
+fn requant<'x>(profile: Profile, fixed: &'x [QuantizedMultiplier], factors: &'x Factors<'_>) -> Requant<'x> {
+    #[cfg(feature = "float-requant")]
+    if profile.is_float() {
+        let per_channel = if factors.per_channel.is_empty() { core::slice::from_ref(&factors.single) } else { factors.per_channel };
+        return Requant::float(crate::arith::FloatScales { numerator: factors.numerator, per_channel, denominator: factors.denominator });
+    }
+    let _ = factors;
+    Requant::per_channel(profile, fixed)
+}
+
+fn per_tensor_scale(t: &TensorDesc, op: u16) -> Result<f32, Error> {
+    match t.quantization {
+        Quantization::PerTensor { scale, .. } => Ok(scale),
+        Quantization::PerChannel { .. } => Err(ModelError::BadQuantization { tensor_or_op: op }.into()),
+    }
 }
 
 /// Maps a kernel's own parameter check onto the op that failed it.
@@ -78,8 +127,12 @@ fn elements(t: &TensorDesc, op: u16) -> Result<usize, Error> {
 /// Builds the kernel call of `desc` (op number `op`) and runs the kernel's own checks.
 pub(crate) fn prepare<'m>(model: &Model<'m>, op: u16, desc: &OpDesc) -> Result<Prepared<'m>, Error> {
     let profile = model.profile();
+    if profile.is_float() && !cfg!(feature = "float-requant") {
+        return Err(ModelError::KernelUnavailable { op }.into());
+    }
     let t = |i: TensorIndex| tensor(model, op, i);
     let rejects = |e: Error| kernel_rejects(op, e);
+    let scale = |i: TensorIndex| per_tensor_scale(t(i)?, op);
     let prepared = match desc {
         OpDesc::Conv2d(d) => {
             let (input, output) = (t(d.input)?, t(d.output)?);
@@ -99,7 +152,8 @@ pub(crate) fn prepare<'m>(model: &Model<'m>, op: u16, desc: &OpDesc) -> Result<P
             };
             params.validate().map_err(rejects)?;
             let bias = d.bias.map(|b| const_i32(model, b)).transpose()?;
-            Prepared::Conv2d { params, input: d.input, filter: const_i8(model, op, d.filter)?, bias, rescale: rescale_array(model, op, d.rescale)? }
+            let factors = Factors::with_weights(model, op, scale(d.input)?, t(d.filter)?, scale(d.output)?)?;
+            Prepared::Conv2d { params, input: d.input, filter: const_i8(model, op, d.filter)?, bias, rescale: rescale_array(model, op, d.rescale)?, factors }
         }
         OpDesc::DepthwiseConv2d(d) => {
             let (input, output) = (t(d.input)?, t(d.output)?);
@@ -120,7 +174,8 @@ pub(crate) fn prepare<'m>(model: &Model<'m>, op: u16, desc: &OpDesc) -> Result<P
             };
             params.validate().map_err(rejects)?;
             let bias = d.bias.map(|b| const_i32(model, b)).transpose()?;
-            Prepared::DepthwiseConv2d { params, input: d.input, filter: const_i8(model, op, d.filter)?, bias, rescale: rescale_array(model, op, d.rescale)? }
+            let factors = Factors::with_weights(model, op, scale(d.input)?, t(d.filter)?, scale(d.output)?)?;
+            Prepared::DepthwiseConv2d { params, input: d.input, filter: const_i8(model, op, d.filter)?, bias, rescale: rescale_array(model, op, d.rescale)?, factors }
         }
         OpDesc::FullyConnected(d) => {
             let (input, weights, output) = (t(d.input)?, t(d.weights)?, t(d.output)?);
@@ -148,7 +203,8 @@ pub(crate) fn prepare<'m>(model: &Model<'m>, op: u16, desc: &OpDesc) -> Result<P
             };
             params.validate().map_err(rejects)?;
             let bias = d.bias.map(|b| const_i32(model, b)).transpose()?;
-            Prepared::FullyConnected { params, input: d.input, weights: const_i8(model, op, d.weights)?, bias, rescale: rescale_array(model, op, d.rescale)? }
+            let factors = Factors::with_weights(model, op, scale(d.input)?, t(d.weights)?, scale(d.output)?)?;
+            Prepared::FullyConnected { params, input: d.input, weights: const_i8(model, op, d.weights)?, bias, rescale: rescale_array(model, op, d.rescale)?, factors }
         }
         OpDesc::Add(d) => {
             let (a, b, out) = (t(d.input1)?, t(d.input2)?, t(d.output)?);
@@ -180,8 +236,9 @@ pub(crate) fn prepare<'m>(model: &Model<'m>, op: u16, desc: &OpDesc) -> Result<P
                 activation: d.activation,
             };
             params.validate().map_err(rejects)?;
-            Requant::per_tensor(profile, &d.rescale).validate(1).map_err(rejects)?;
-            Prepared::Mul { params, input1: d.input1, input2: d.input2, rescale: d.rescale }
+            let factors = Factors::new(scale(d.input1)?, &[], scale(d.input2)?, scale(d.output)?);
+            requant(profile, core::slice::from_ref(&d.rescale), &factors).validate(1).map_err(rejects)?;
+            Prepared::Mul { params, input1: d.input1, input2: d.input2, rescale: d.rescale, factors }
         }
         OpDesc::AveragePool2d(d) => {
             let params = kernels::AvgPool2dParams {
@@ -229,8 +286,9 @@ pub(crate) fn prepare<'m>(model: &Model<'m>, op: u16, desc: &OpDesc) -> Result<P
                 return Err(ModelError::ShapeMismatch { op }.into());
             }
             params.validate().map_err(rejects)?;
-            Requant::per_tensor(profile, &d.rescale).validate(1).map_err(rejects)?;
-            Prepared::Mean { params, input: d.input, rescale: d.rescale }
+            let factors = Factors::new(scale(d.input)?, &[], 1.0, scale(d.output)?);
+            requant(profile, core::slice::from_ref(&d.rescale), &factors).validate(1).map_err(rejects)?;
+            Prepared::Mean { params, input: d.input, rescale: d.rescale, factors }
         }
         OpDesc::Softmax(d) => {
             let (input, output) = (t(d.input)?, t(d.output)?);
@@ -260,28 +318,33 @@ pub(crate) fn prepare<'m>(model: &Model<'m>, op: u16, desc: &OpDesc) -> Result<P
                 output_zero_point: zero_point(output),
             };
             params.validate().map_err(rejects)?;
-            Requant::per_tensor(profile, &d.rescale).validate(1).map_err(rejects)?;
-            Prepared::Requantize { params, input: d.input, rescale: d.rescale }
+            let factors = Factors::new(scale(d.input)?, &[], 1.0, scale(d.output)?);
+            requant(profile, core::slice::from_ref(&d.rescale), &factors).validate(1).map_err(rejects)?;
+            Prepared::Requantize { params, input: d.input, rescale: d.rescale, factors }
         }
     };
     // Per-channel rescales and biases: one per output channel.
     match &prepared {
-        Prepared::Conv2d { params, rescale, bias, .. } => check_channels(profile, rescale, *bias, params.output.c, op)?,
-        Prepared::DepthwiseConv2d { params, rescale, bias, .. } => check_channels(profile, rescale, *bias, params.output.c, op)?,
-        Prepared::FullyConnected { params, rescale, bias, .. } => check_channels(profile, rescale, *bias, params.output_depth, op)?,
+        Prepared::Conv2d { params, rescale, bias, factors, .. } => check_channels(profile, rescale, factors, *bias, params.output.c, op)?,
+        Prepared::DepthwiseConv2d { params, rescale, bias, factors, .. } => check_channels(profile, rescale, factors, *bias, params.output.c, op)?,
+        Prepared::FullyConnected { params, rescale, bias, factors, .. } => check_channels(profile, rescale, factors, *bias, params.output_depth, op)?,
         _ => {}
     }
     Ok(prepared)
 }
 
-fn check_channels(profile: Profile, rescale: &[QuantizedMultiplier], bias: Option<&[i32]>, channels: usize, op: u16) -> Result<(), Error> {
+fn check_channels(profile: Profile, rescale: &[QuantizedMultiplier], factors: &Factors<'_>, bias: Option<&[i32]>, channels: usize, op: u16) -> Result<(), Error> {
     if bias.is_some_and(|b| b.len() != channels) {
         return Err(ModelError::ShapeMismatch { op }.into());
     }
     if rescale.len() != channels {
         return Err(ModelError::BadQuantization { tensor_or_op: op }.into());
     }
-    Requant::per_channel(profile, rescale).validate(channels).map_err(|e| kernel_rejects(op, e))
+    // The stored multipliers stay valid TFLite multipliers in every profile (the loader checks
+    // them against the scales), then the profile's own rescale is checked.
+    let fixed_profile = if profile.is_float() { Profile::TfliteSingle } else { profile };
+    Requant::per_channel(fixed_profile, rescale).validate(channels).map_err(|e| kernel_rejects(op, e))?;
+    requant(profile, rescale, factors).validate(channels).map_err(|e| kernel_rejects(op, e))
 }
 
 fn pool_window_ok(w: &Window, op: u16) -> Result<(), Error> {
@@ -338,26 +401,26 @@ pub(crate) fn run(model: &Model<'_>, op: u16, entry: &OpEntry, view: &ArenaView<
     let profile = model.profile();
     let input = |i: TensorIndex| activation(model, view, i);
     match prepare(model, op, &entry.op)? {
-        Prepared::Conv2d { params, input: x, filter, bias, rescale } => {
-            let requant = Requant::per_channel(profile, rescale);
+        Prepared::Conv2d { params, input: x, filter, bias, rescale, factors } => {
+            let requant = requant(profile, rescale, &factors);
             kernels::conv2d(&params, &requant, input(x)?, filter, bias, out, typed_scratch(scratch)?)
         }
-        Prepared::DepthwiseConv2d { params, input: x, filter, bias, rescale } => {
-            let requant = Requant::per_channel(profile, rescale);
+        Prepared::DepthwiseConv2d { params, input: x, filter, bias, rescale, factors } => {
+            let requant = requant(profile, rescale, &factors);
             kernels::depthwise_conv2d(&params, &requant, input(x)?, filter, bias, out, typed_scratch(scratch)?)
         }
-        Prepared::FullyConnected { params, input: x, weights, bias, rescale } => {
-            let requant = Requant::per_channel(profile, rescale);
+        Prepared::FullyConnected { params, input: x, weights, bias, rescale, factors } => {
+            let requant = requant(profile, rescale, &factors);
             kernels::fully_connected(&params, &requant, input(x)?, weights, bias, out, typed_scratch(scratch)?)
         }
         Prepared::Add { params, input1, input2 } => kernels::add(&params, input(input1)?, input(input2)?, out),
-        Prepared::Mul { params, input1, input2, rescale } => {
-            kernels::mul(&params, &Requant::per_tensor(profile, &rescale), input(input1)?, input(input2)?, out)
+        Prepared::Mul { params, input1, input2, rescale, factors } => {
+            kernels::mul(&params, &requant(profile, core::slice::from_ref(&rescale), &factors), input(input1)?, input(input2)?, out)
         }
         Prepared::AveragePool2d { params, input: x } => kernels::avg_pool2d(&params, input(x)?, out),
         Prepared::MaxPool2d { params, input: x } => kernels::max_pool2d(&params, input(x)?, out),
-        Prepared::Mean { params, input: x, rescale } => {
-            kernels::mean_hw(&params, &Requant::per_tensor(profile, &rescale), input(x)?, out, typed_scratch(scratch)?)
+        Prepared::Mean { params, input: x, rescale, factors } => {
+            kernels::mean_hw(&params, &requant(profile, core::slice::from_ref(&rescale), &factors), input(x)?, out, typed_scratch(scratch)?)
         }
         Prepared::Softmax { params, input: x } => kernels::softmax(&params, input(x)?, out),
         Prepared::Reshape { input: x } => {
@@ -368,8 +431,8 @@ pub(crate) fn run(model: &Model<'_>, op: u16, entry: &OpEntry, view: &ArenaView<
             out.copy_from_slice(x);
             Ok(())
         }
-        Prepared::Requantize { params, input: x, rescale } => {
-            kernels::requantize(&params, &Requant::per_tensor(profile, &rescale), input(x)?, out)
+        Prepared::Requantize { params, input: x, rescale, factors } => {
+            kernels::requantize(&params, &requant(profile, core::slice::from_ref(&rescale), &factors), input(x)?, out)
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod qeval;
 pub mod qinspect;
 pub mod quantize;
 pub mod run;
+pub mod export_onnx;
 pub mod inspect;
 pub mod report;
 pub mod train;

@@ -1,0 +1,106 @@
+//! `exactq export-onnx`: writes the ONNX (QDQ) form of a quantized model, and optionally a
+//! test set for `tools/onnx-check` (int8 inputs as the device sees them, labels, and the core
+//! interpreter's int8 outputs, as `.npy`). Until `exactq export` lands (branch `ptq-qat`), this
+//! is the ONNX entry; the writer itself is `crate::onnx::export_model`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::data;
+use crate::quant::device::Device;
+
+#[derive(Args, Debug)]
+pub struct ExportOnnxArgs {
+    /// Device blob, or a quantized checkpoint embedding one (`MODL` section).
+    pub blob: PathBuf,
+    /// Where to write the `.onnx` file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Also write `inputs.npy` (int8, NHWC), `labels.npy` (int64) and `exactq.npy` (the core
+    /// interpreter's int8 outputs) of this dataset's test split into `--npy-dir`.
+    #[arg(long, requires = "npy_dir")]
+    pub dataset: Option<String>,
+    /// Directory for the `.npy` files.
+    #[arg(long, requires = "dataset")]
+    pub npy_dir: Option<PathBuf>,
+    /// Use at most this many test samples (all by default).
+    #[arg(long)]
+    pub samples: Option<usize>,
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+pub fn run(args: ExportOnnxArgs) -> Result<()> {
+    let blob = std::fs::read(&args.blob).with_context(|| format!("reading {}", args.blob.display()))?;
+    let onnx = crate::onnx::export_model(&blob).with_context(|| format!("exporting {} to ONNX", args.blob.display()))?;
+    std::fs::write(&args.output, &onnx).with_context(|| format!("writing {}", args.output.display()))?;
+    println!("wrote {} ({} bytes, opset {})", args.output.display(), onnx.len(), crate::onnx::OPSET);
+    if let (Some(name), Some(dir)) = (&args.dataset, &args.npy_dir) {
+        write_test_set(&blob, name, dir, args.samples, args.data_dir.as_deref())?;
+    }
+    Ok(())
+}
+
+fn write_test_set(blob: &[u8], name: &str, dir: &Path, samples: Option<usize>, data_dir: Option<&Path>) -> Result<()> {
+    let ds = data::load(name, data_dir)?;
+    let mut device = Device::new(blob)?;
+    let per = ds.sample_len();
+    if per != device.input_len {
+        bail!("dataset {name} has samples of {per} values, the model takes {}", device.input_len);
+    }
+    let n = samples.unwrap_or(ds.test.len()).min(ds.test.len());
+    let x = &ds.test.x[..n * per];
+    let mut q = vec![0i8; x.len()];
+    exactq_core::arith::quantize::quantize_slice(x, device.input_quant.0, device.input_quant.1, &mut q)
+        .map_err(|e| anyhow::anyhow!("quantizing the test inputs: {e}"))?;
+    let out = device.run(x)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The model's own input shape (a dataset may store the same values with another shape).
+    let mut in_shape = vec![n];
+    in_shape.extend(model_input_shape(blob)?.into_iter().skip(1));
+    let labels: Vec<i64> = ds.test.y[..n].iter().map(|&v| i64::from(v)).collect();
+    write_npy(&dir.join("inputs.npy"), "|i1", &in_shape, &q.iter().map(|&v| v as u8).collect::<Vec<_>>())?;
+    write_npy(&dir.join("labels.npy"), "<i8", &[n], &labels.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>())?;
+    write_npy(&dir.join("exactq.npy"), "|i1", &[n, device.output_len], &out.iter().map(|&v| v as u8).collect::<Vec<_>>())?;
+    println!("wrote {n} test samples of {name} to {}", dir.display());
+    if let data::Task::Classify { .. } = ds.task {
+        let correct = out.chunks(device.output_len).zip(&ds.test.y[..n]).filter(|(o, &y)| argmax(o) == y as usize).count();
+        println!("exactq INT8 accuracy {:.2}% ({correct}/{n})", 100.0 * correct as f64 / n.max(1) as f64);
+    }
+    Ok(())
+}
+
+fn model_input_shape(blob: &[u8]) -> Result<Vec<usize>> {
+    let aligned = exactq_core::model::aligned::AlignedBytes::copy_from(blob);
+    let m = exactq_core::model::load(aligned.as_slice()).map_err(|e| anyhow::anyhow!("loading the model: {e}"))?;
+    let t = m.tensor(m.graph().input).context("model has no input tensor")?;
+    Ok(t.shape.iter().map(|&d| d as usize).collect())
+}
+
+/// First index of the largest value (ties: lowest index, as numpy's argmax).
+fn argmax(v: &[i8]) -> usize {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate() {
+        if *x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// NumPy `.npy` version 1.0: magic, header length, a Python-dict header padded to 64 bytes.
+fn write_npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) -> Result<()> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_str = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_str}, }}");
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
