@@ -8,3 +8,8 @@
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
+
+pub mod error;
+pub mod model;
+
+pub use error::Error;

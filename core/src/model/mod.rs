@@ -1,0 +1,25 @@
+//! Deployable model format, memory planner, builder and the heap-free interpreter.
+//!
+//! Device side (no_std, no alloc): [`load`] checks a blob once, [`invoke`] runs it over a
+//! caller-provided arena. Host side (`alloc` feature): [`builder::ModelBuilder`] produces
+//! blobs, [`planner`] places tensors in the arena, [`container::ContainerWriter`] writes
+//! checkpoints. The format is documented byte by byte in `docs/model-format.md`.
+
+pub mod aligned;
+pub mod container;
+pub mod error;
+pub mod format;
+mod invoke;
+mod kernels;
+mod load;
+mod validate;
+
+#[cfg(feature = "alloc")]
+pub mod builder;
+#[cfg(feature = "alloc")]
+pub mod planner;
+
+pub use error::{DataField, ModelError};
+pub use format::*;
+pub use invoke::{invoke, invoke_observed};
+pub use load::{byte_len, element_count, load, Model};
