@@ -3,7 +3,7 @@
 //! Each variant names the offending field; indices are op or tensor numbers of the graph.
 
 /// Which constant or rescale array of the data section a [`ModelError`] refers to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DataField {
     /// The int8 or int32 payload of a constant tensor.
     TensorData,
@@ -13,7 +13,7 @@ pub enum DataField {
     ChannelRescale,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ModelError {
     // ---- section container (`EXQF`) ----
