@@ -14,6 +14,9 @@ pub mod fully_connected;
 pub mod max_pool2d;
 pub mod mean;
 pub mod mul;
+pub mod pad;
+pub mod relu;
+pub mod relu6;
 pub mod requantize;
 pub mod softmax;
 
@@ -27,6 +30,9 @@ pub use fully_connected::{fully_connected, FullyConnectedParams};
 pub use max_pool2d::{max_pool2d, MaxPool2dParams};
 pub use mean::{mean_hw, MeanParams};
 pub use mul::{mul, MulParams};
+pub use pad::{pad, PadParams};
+pub use relu::{relu, ReluParams};
+pub use relu6::{relu6, Relu6Params};
 pub use requantize::{requantize, RequantizeParams};
 pub use softmax::{softmax, SoftmaxParams};
 
