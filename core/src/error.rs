@@ -70,7 +70,7 @@ impl Error {
             Error::SizeOverflow => "size computation overflows",
             Error::UnknownProfile => "unknown arithmetic profile",
             Error::InvalidParameter => "invalid parameter",
-            Error::Model(_) => "model rejected",
+            Error::Model(e) => e.as_str(),
         }
     }
 }
@@ -78,9 +78,8 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            // The variant names the field and the index; Debug prints both without allocating.
-            Error::Model(e) => write!(f, "model rejected: {e:?}"),
-            other => f.write_str(other.as_str()),
+            Error::Model(e) => write!(f, "{e}"),
+            _ => f.write_str(self.as_str()),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`arith`]: fixed-point primitives, `(multiplier, shift)` derivation, requantization in
 //!   each [`arith::Profile`], f32 ↔ int8, fused activation ranges.
 //! - [`kernels`]: int8 NHWC kernels, one op per file, writing into caller buffers.
+//! - [`model`]: the deployable model format, its loader, memory planner, builder and interpreter.
 //! - [`Error`]: the single error type.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]

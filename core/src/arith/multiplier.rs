@@ -13,7 +13,10 @@ use crate::Error;
 
 /// A real multiplier `M ≈ multiplier * 2^(shift - 31)` (TFLite convention: `shift > 0` is a
 /// left shift). `multiplier` is in `[2^30, 2^31 - 1]`, or 0 for `M == 0`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+// `repr(C)` + `Pod`: the model format stores per-channel pairs as `[m0, s0, m1, s1, ...]`
+// and the interpreter borrows them in place as `&[QuantizedMultiplier]`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct QuantizedMultiplier {
     /// Q0.31 mantissa.
     pub multiplier: i32,

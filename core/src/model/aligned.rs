@@ -50,18 +50,22 @@ mod host {
             aligned
         }
 
+        /// The aligned bytes.
         pub fn as_slice(&self) -> &[u8] {
             &self.storage[self.start..self.start + self.len]
         }
 
+        /// The aligned bytes, mutable.
         pub fn as_mut_slice(&mut self) -> &mut [u8] {
             &mut self.storage[self.start..self.start + self.len]
         }
 
+        /// Number of bytes.
         pub fn len(&self) -> usize {
             self.len
         }
 
+        /// True when there are no bytes.
         pub fn is_empty(&self) -> bool {
             self.len == 0
         }

@@ -30,9 +30,11 @@ pub(crate) const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HD
 /// One section as found in a container, payload borrowed from the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Section<'a> {
+    /// Four ASCII bytes naming the section.
     pub tag: [u8; 4],
     /// Stored CRC-32 of `payload` (not yet checked; see [`Section::verify`]).
     pub crc: u32,
+    /// The payload, borrowed from the file.
     pub payload: &'a [u8],
     /// Offset of the payload from the start of the file (a multiple of 16).
     pub offset: usize,
@@ -163,6 +165,49 @@ pub fn find_section<'a>(file: &'a [u8], tag: [u8; 4]) -> Result<Section<'a>, Err
     Ok(section)
 }
 
+/// Recomputes every CRC-32 of `file` in place: each section's, and, inside a `MODL` section
+/// (or a bare model), the model payload's. For tools that edit a blob on purpose (and fuzzers,
+/// so mutations reach the graph checks instead of stopping at the checksum). Malformed parts are
+/// left as they are.
+pub fn reseal_crcs(file: &mut [u8]) {
+    if !is_container(file) {
+        reseal_model(file);
+        return;
+    }
+    let Ok(count) = read_u16(file, 6) else { return };
+    let mut at = CONTAINER_HEADER_LEN;
+    for _ in 0..count {
+        let (Ok(tag), Ok(len)) = (read_tag(file, at), read_u32(file, at + 4)) else { return };
+        let start = at + CONTAINER_HEADER_LEN;
+        let Some(end) = start.checked_add(len as usize).filter(|&e| e <= file.len()) else { return };
+        if tag == MODEL_TAG {
+            if let Some(payload) = file.get_mut(start..end) {
+                reseal_model(payload);
+            }
+        }
+        let crc = file.get(start..end).map(|p| CRC32.checksum(p)).unwrap_or(0);
+        if let Some(slot) = file.get_mut(at + 8..at + 12) {
+            slot.copy_from_slice(&crc.to_le_bytes());
+        }
+        let Some(next) = align16(end) else { return };
+        at = next;
+    }
+}
+
+/// Recomputes the payload CRC of a bare model (`EXQM`) whose payload length fits the bytes.
+fn reseal_model(model: &mut [u8]) {
+    const HEADER: usize = super::format::MODEL_HEADER_LEN;
+    if model.get(..4) != Some(&super::format::MODEL_MAGIC[..]) {
+        return;
+    }
+    let Ok(len) = read_u32(model, 8) else { return };
+    let Some(end) = HEADER.checked_add(len as usize).filter(|&e| e <= model.len()) else { return };
+    let crc = model.get(HEADER..end).map(|p| CRC32.checksum(p)).unwrap_or(0);
+    if let Some(slot) = model.get_mut(12..16) {
+        slot.copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
 /// Writes containers (host side: the model builder and the trainer's checkpoints).
 #[cfg(feature = "alloc")]
 pub use writer::ContainerWriter;
@@ -190,6 +235,7 @@ mod writer {
     }
 
     impl ContainerWriter {
+        /// A container with no section yet.
         pub fn new() -> Self {
             let mut bytes = Vec::with_capacity(64);
             bytes.extend_from_slice(&CONTAINER_MAGIC);

@@ -14,6 +14,9 @@ pub enum DataField {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Why `load` rejected a blob or `invoke` refused to run (see docs/model-format.md §5).
+// Field names (op, tensor, offset...) say what they hold.
+#[allow(missing_docs)]
 #[non_exhaustive]
 pub enum ModelError {
     // ---- section container (`EXQF`) ----
@@ -107,4 +110,60 @@ pub enum ModelError {
     InputSizeMismatch { expected: usize, found: usize },
     /// The output slice length differs from the graph output's element count.
     OutputSizeMismatch { expected: usize, found: usize },
+}
+
+impl ModelError {
+    /// A short description (no allocation); `Display` adds the fields.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ModelError::Truncated { .. } => "file shorter than its headers announce",
+            ModelError::BadMagic { .. } => "not an exactq container (EXQF) or model (EXQM)",
+            ModelError::UnsupportedContainerVersion { .. } => "unsupported container version",
+            ModelError::ReservedNotZero { .. } => "reserved header bytes are not zero",
+            ModelError::SectionMissing { .. } => "section missing from container",
+            ModelError::DuplicateSection { .. } => "section tag appears twice",
+            ModelError::SectionCrcMismatch { .. } => "section CRC-32 mismatch",
+            ModelError::ContainerTooLarge { .. } => "container or model too large for u32 lengths",
+            ModelError::TooManyTensors { .. } => "more tensors than the model capacity",
+            ModelError::TooManyOps { .. } => "more ops than the model capacity",
+            ModelError::UnsupportedFormatVersion { .. } => "unsupported model format version",
+            ModelError::UnknownProfile { .. } => "unknown arithmetic profile byte",
+            ModelError::InconsistentHeader { .. } => "model header lengths are inconsistent",
+            ModelError::PayloadCrcMismatch { .. } => "model payload CRC-32 mismatch",
+            ModelError::MisalignedBlob { .. } => "model blob is not 16-byte aligned",
+            ModelError::BigEndianTarget { .. } => "big-endian targets are not supported",
+            ModelError::GraphDecode { .. } => "graph does not decode",
+            ModelError::GraphTrailingBytes { .. } => "bytes left after the graph",
+            ModelError::EmptyGraph { .. } => "graph has no op",
+            ModelError::TensorIndexOutOfRange { .. } => "tensor index out of range",
+            ModelError::GraphIoOutOfRange { .. } => "graph input/output index out of range",
+            ModelError::BadRank { .. } => "tensor rank is 0 or above 4",
+            ModelError::ZeroDimension { .. } => "tensor has a zero dimension",
+            ModelError::ShapeOverflow { .. } => "tensor size overflows",
+            ModelError::DataOutOfRange { .. } => "constant array outside the data section",
+            ModelError::DataMisaligned { .. } => "constant array misaligned",
+            ModelError::WrongDtype { .. } => "tensor element type not allowed here",
+            ModelError::WrongStorage { .. } => "tensor storage (arena/constant) not allowed here",
+            ModelError::ReadBeforeWrite { .. } => "op reads a tensor no earlier op wrote",
+            ModelError::WrittenTwice { .. } => "tensor written twice",
+            ModelError::OutputNotWritten { .. } => "graph output is never written",
+            ModelError::ArenaRegionOutOfRange { .. } => "arena region outside the arena or misaligned",
+            ModelError::ArenaOverlap { .. } => "tensors live at the same time overlap in the arena",
+            ModelError::BadScratch { .. } => "kernel scratch too small or overlapping",
+            ModelError::ShapeMismatch { .. } => "shapes do not fit the op",
+            ModelError::BadOpParams { .. } => "op parameter out of range",
+            ModelError::BadQuantization { .. } => "quantization parameters missing, out of range or inconsistent",
+            ModelError::KernelUnavailable { .. } => "no kernel for this op in this build",
+            ModelError::ArenaTooSmall { .. } => "arena smaller than the model needs",
+            ModelError::MisalignedArena { .. } => "arena is not 16-byte aligned",
+            ModelError::InputSizeMismatch { .. } => "input length differs from the model input",
+            ModelError::OutputSizeMismatch { .. } => "output length differs from the model output",
+        }
+    }
+}
+
+impl core::fmt::Display for ModelError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} ({:?})", self.as_str(), self)
+    }
 }

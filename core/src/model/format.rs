@@ -12,7 +12,14 @@
 //! Every type below is part of the format: its postcard encoding is documented byte by byte
 //! in docs/model-format.md. Changing one changes [`FORMAT_VERSION`].
 
+// Every field is described byte by byte in docs/model-format.md §3.
+#![allow(missing_docs)]
+
 use serde::{Deserialize, Serialize};
+
+pub use crate::arith::multiplier::{AddMultipliers, SoftmaxMultiplier};
+pub use crate::arith::{ActivationRange, Profile, QuantizedMultiplier};
+pub use crate::kernels::Padding;
 
 /// First four bytes of a model (the payload of a `MODL` section, or a bare model file).
 pub const MODEL_MAGIC: [u8; 4] = *b"EXQM";
@@ -31,26 +38,6 @@ pub const ARENA_ALIGN: usize = 16;
 
 /// Index into the tensor table.
 pub type TensorIndex = u16;
-
-/// Arithmetic profile byte of the header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum ProfileCode {
-    /// TFLite Micro reference / CMSIS-NN: double rounding.
-    TfliteDouble = 0,
-    /// `TFLITE_SINGLE_ROUNDING=1`: 64-bit single rounding.
-    TfliteSingle = 1,
-}
-
-impl ProfileCode {
-    pub fn from_byte(code: u8) -> Option<Self> {
-        match code {
-            0 => Some(ProfileCode::TfliteDouble),
-            1 => Some(ProfileCode::TfliteSingle),
-            _ => None,
-        }
-    }
-}
 
 /// Element type of a tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -103,32 +90,6 @@ pub struct TensorDesc {
     pub quantization: Quantization,
 }
 
-/// One (multiplier, shift) pair, TFLite convention: real ≈ multiplier · 2^(shift − 31).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Rescale {
-    pub multiplier: i32,
-    pub shift: i32,
-}
-
-/// Output clamp after requantization (the fused activation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ActivationRange {
-    pub min: i8,
-    pub max: i8,
-}
-
-impl ActivationRange {
-    /// No fused activation: the whole int8 range.
-    pub const NONE: ActivationRange = ActivationRange { min: i8::MIN, max: i8::MAX };
-}
-
-/// TFLite padding rule (`pad_before = total / 2`, the odd pixel goes bottom/right).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Padding {
-    Same,
-    Valid,
-}
-
 /// Window geometry shared by convolutions and pools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Window {
@@ -136,7 +97,22 @@ pub struct Window {
     pub stride_w: u16,
     pub dilation_h: u16,
     pub dilation_w: u16,
+    /// Explicit padding in pixels (the builder derives TFLite SAME/VALID).
     pub padding: Padding,
+}
+
+impl Window {
+    /// Stride `stride` in both directions, no dilation, no padding (set it with
+    /// [`Window::with_padding`] or let the builder derive SAME).
+    pub const fn stride(stride: u16) -> Self {
+        Window { stride_h: stride, stride_w: stride, dilation_h: 1, dilation_w: 1, padding: Padding::NONE }
+    }
+
+    /// The same window with explicit padding.
+    pub const fn with_padding(mut self, padding: Padding) -> Self {
+        self.padding = padding;
+        self
+    }
 }
 
 /// CONV_2D: NHWC input, OHWI filter, optional int32 bias, per-output-channel rescale.
@@ -183,10 +159,7 @@ pub struct AddDesc {
     pub input1: TensorIndex,
     pub input2: TensorIndex,
     pub output: TensorIndex,
-    pub left_shift: u8,
-    pub input1_rescale: Rescale,
-    pub input2_rescale: Rescale,
-    pub output_rescale: Rescale,
+    pub multipliers: AddMultipliers,
     pub activation: ActivationRange,
 }
 
@@ -196,7 +169,7 @@ pub struct MulDesc {
     pub input1: TensorIndex,
     pub input2: TensorIndex,
     pub output: TensorIndex,
-    pub output_rescale: Rescale,
+    pub rescale: QuantizedMultiplier,
     pub activation: ActivationRange,
 }
 
@@ -211,13 +184,13 @@ pub struct Pool2dDesc {
     pub activation: ActivationRange,
 }
 
-/// Mean over height and width: `[n, h, w, c]` → `[n, 1, 1, c]` (or `[n, c]`), requantized.
+/// Mean over height and width (TFLite MEAN): `[n, h, w, c]` → `[n, 1, 1, c]` (or `[n, c]`),
+/// rescaled by `s_in / s_out`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct GlobalAveragePoolDesc {
     pub input: TensorIndex,
     pub output: TensorIndex,
-    pub output_rescale: Rescale,
-    pub activation: ActivationRange,
+    pub rescale: QuantizedMultiplier,
 }
 
 /// SOFTMAX over the last dimension; output quantization must be (1/256, −128).
@@ -225,11 +198,8 @@ pub struct GlobalAveragePoolDesc {
 pub struct SoftmaxDesc {
     pub input: TensorIndex,
     pub output: TensorIndex,
-    /// `QuantizeMultiplierGreaterThanOne(beta · s_in · 2^26)`.
-    pub input_multiplier: i32,
-    pub input_left_shift: i32,
-    /// Differences below this give exp ≈ 0 (`CalculateInputRadius`, negated).
-    pub diff_min: i32,
+    /// Input rescale `beta · s_in · 2^26` and `diff_min` (`arith::multiplier::softmax_multiplier`).
+    pub multiplier: SoftmaxMultiplier,
 }
 
 /// RESHAPE / FLATTEN: same elements, same quantization, new shape (a copy in the arena).
@@ -244,7 +214,7 @@ pub struct ReshapeDesc {
 pub struct RequantizeDesc {
     pub input: TensorIndex,
     pub output: TensorIndex,
-    pub rescale: Rescale,
+    pub rescale: QuantizedMultiplier,
 }
 
 /// One op of the graph. The postcard variant index is the opcode (docs/model-format.md);

@@ -5,13 +5,14 @@
 //! promise that nothing here can panic.
 
 use super::error::ModelError;
-use super::format::{Storage, TensorDesc, TensorIndex};
+use super::format::{Storage, TensorDesc, TensorIndex, ARENA_ALIGN};
 use super::load::{byte_len, Model};
 use crate::error::Error;
 
 /// Runs the model once: `input` (the graph input's int8 elements) in, `output` out.
 ///
-/// `arena` must hold at least [`Model::arena_size`] bytes; its contents on entry do not matter.
+/// `arena` must hold at least [`Model::arena_size`] bytes and start at a 16-byte aligned address
+/// (`Aligned16` on the device, `AlignedBytes` on the host); its contents on entry do not matter.
 pub fn invoke(model: &Model<'_>, input: &[i8], arena: &mut [u8], output: &mut [i8]) -> Result<(), Error> {
     invoke_observed(model, input, arena, output, |_, _, _| {})
 }
@@ -32,6 +33,10 @@ where
     if arena.len() < needed {
         return Err(ModelError::ArenaTooSmall { needed, available: arena.len() }.into());
     }
+    // Kernels get i16/i32 scratch slices cut from the arena at 16-aligned offsets.
+    if (arena.as_ptr() as usize) % ARENA_ALIGN != 0 {
+        return Err(ModelError::MisalignedArena.into());
+    }
     let graph = model.graph();
     let input_region = arena_region(model, graph.input)?;
     let output_region = arena_region(model, graph.output)?;
@@ -48,7 +53,7 @@ where
         let out_region = arena_region(model, out_index)?;
         let scratch_region = (entry.scratch.offset as usize, entry.scratch.size as usize);
         let (out, scratch, view) = split_arena(arena, out_region, scratch_region)?;
-        super::kernels::run(model, entry, &view, bytemuck::cast_slice_mut(out), scratch)?;
+        super::ops::run(model, index as u16, entry, &view, bytemuck::cast_slice_mut(out), scratch)?;
         observer(index, out_index, bytemuck::cast_slice(out));
     }
 

@@ -9,13 +9,14 @@ use crate::error::Error;
 /// A loaded model: the decoded graph plus the constant data section borrowed from the blob.
 #[derive(Debug, Clone)]
 pub struct Model<'a> {
-    pub(crate) profile: ProfileCode,
+    pub(crate) profile: Profile,
     pub(crate) graph: Graph,
     pub(crate) data: &'a [u8],
 }
 
 impl<'a> Model<'a> {
-    pub fn profile(&self) -> ProfileCode {
+    /// The arithmetic profile the model was quantized for.
+    pub fn profile(&self) -> Profile {
         self.profile
     }
     /// The decoded graph (tensor table, ops, arena size).
@@ -30,6 +31,7 @@ impl<'a> Model<'a> {
     pub fn arena_size(&self) -> usize {
         self.graph.arena_size as usize
     }
+    /// One entry of the tensor table.
     pub fn tensor(&self, index: TensorIndex) -> Option<&TensorDesc> {
         self.graph.tensors.get(usize::from(index))
     }
@@ -122,7 +124,7 @@ pub fn load(blob: &[u8]) -> Result<Model<'_>, Error> {
 }
 
 /// Checks the model header and CRC; returns the profile, the graph bytes and the data section.
-fn parse_header(bytes: &[u8]) -> Result<(ProfileCode, &[u8], &[u8]), Error> {
+fn parse_header(bytes: &[u8]) -> Result<(Profile, &[u8], &[u8]), Error> {
     if bytes.len() < MODEL_HEADER_LEN {
         return Err(truncated(MODEL_HEADER_LEN, bytes.len()));
     }
@@ -134,7 +136,7 @@ fn parse_header(bytes: &[u8]) -> Result<(ProfileCode, &[u8], &[u8]), Error> {
         return Err(ModelError::UnsupportedFormatVersion { found: version }.into());
     }
     let profile_byte = bytes.get(6).copied().unwrap_or(u8::MAX);
-    let profile = ProfileCode::from_byte(profile_byte).ok_or(ModelError::UnknownProfile { code: profile_byte })?;
+    let profile = Profile::ALL.iter().copied().find(|p| p.to_u8() == profile_byte).ok_or(ModelError::UnknownProfile { code: profile_byte })?;
     if bytes.get(7) != Some(&0) {
         return Err(ModelError::ReservedNotZero { offset: 7 }.into());
     }

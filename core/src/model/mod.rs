@@ -10,8 +10,8 @@ pub mod container;
 pub mod error;
 pub mod format;
 mod invoke;
-mod kernels;
 mod load;
+mod ops;
 mod validate;
 
 #[cfg(feature = "alloc")]

@@ -10,8 +10,11 @@ use alloc::vec::Vec;
 /// graph input uses −1, the graph output `ops.len()`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Buffer {
+    /// Bytes.
     pub size: usize,
+    /// First op during which the bytes must be kept.
     pub first: i32,
+    /// Last op during which the bytes must be kept.
     pub last: i32,
 }
 
@@ -24,7 +27,9 @@ impl Buffer {
 /// Offsets (same order as the buffers) and the arena size they need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
+    /// Arena offset of each buffer.
     pub offsets: Vec<usize>,
+    /// Bytes the arena needs.
     pub arena_size: usize,
 }
 

@@ -4,7 +4,8 @@
 
 use super::error::{DataField, ModelError};
 use super::format::*;
-use super::load::{byte_len, check_data_array, element_count, Model};
+use super::ops;
+use super::load::{byte_len, check_data_array, Model};
 use crate::error::Error;
 
 /// Relative tolerance between a stored (multiplier, shift) and the real multiplier its scales
@@ -17,7 +18,7 @@ const BIAS_SCALE_TOLERANCE: f64 = 0.02;
 const SOFTMAX_OUTPUT_SCALE: f32 = 1.0 / 256.0;
 const SOFTMAX_OUTPUT_ZERO_POINT: i32 = -128;
 /// Largest `left_shift` of ADD whose shifted int8 differences still fit in i32.
-const MAX_ADD_LEFT_SHIFT: u8 = 20;
+const MAX_ADD_LEFT_SHIFT: i32 = 20;
 /// `(2^5 − 1) · 2^(31 − 5)`: the softmax input radius before the left shift (`CalculateInputRadius`).
 const SOFTMAX_RADIUS_NUMERATOR: i64 = 31 << 26;
 
@@ -237,7 +238,7 @@ fn check_arena(model: &Model<'_>) -> Result<(), Error> {
     }
     for (index, entry) in graph.ops.iter().enumerate() {
         let op = index as u16;
-        let needed = super::kernels::scratch_bytes(model, &entry.op).ok_or(ModelError::BadScratch { op })?;
+        let needed = ops::scratch_bytes(&ops::prepare(model, op, &entry.op)?);
         let scratch = entry.scratch;
         if (scratch.size as usize) < needed {
             return err(ModelError::BadScratch { op });
@@ -282,7 +283,7 @@ fn channel_scale(model: &Model<'_>, t: &TensorDesc, axis: u8, c: usize, owner: u
 }
 
 /// `multiplier · 2^(shift − 31)`.
-fn real_multiplier(r: Rescale) -> f64 {
+fn real_multiplier(r: QuantizedMultiplier) -> f64 {
     libm::ldexp(f64::from(r.multiplier), r.shift - 31)
 }
 
@@ -294,7 +295,7 @@ fn near(actual: f64, expected: f64, tolerance: f64) -> bool {
 
 /// A rescale is a normalised TFLite multiplier (`[2^30, 2^31)`, shift in `[−31, 30]`, or the
 /// flushed `(0, 0)`) close to the real multiplier the scales give.
-fn check_rescale(r: Rescale, expected: f64, owner: u16) -> Result<(), Error> {
+fn check_rescale(r: QuantizedMultiplier, expected: f64, owner: u16) -> Result<(), Error> {
     let bad = ModelError::BadQuantization { tensor_or_op: owner };
     if r.multiplier == 0 {
         // QuantizeMultiplier flushes multipliers below about 2^-32 to (0, 0).
@@ -307,12 +308,6 @@ fn check_rescale(r: Rescale, expected: f64, owner: u16) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_activation(range: ActivationRange, op: u16) -> Result<(), Error> {
-    if range.min > range.max {
-        return err(ModelError::BadOpParams { op });
-    }
-    Ok(())
-}
 
 fn same_quantization(a: &TensorDesc, b: &TensorDesc, op: u16) -> Result<(), Error> {
     let (sa, za) = per_tensor(a, op)?;
@@ -323,219 +318,71 @@ fn same_quantization(a: &TensorDesc, b: &TensorDesc, op: u16) -> Result<(), Erro
     Ok(())
 }
 
-fn dtype_is(t: &TensorDesc, dtype: DType, tensor: TensorIndex) -> Result<(), Error> {
-    if t.dtype != dtype {
-        return err(ModelError::WrongDtype { tensor });
-    }
-    Ok(())
-}
 
-fn dims<const R: usize>(t: &TensorDesc, op: u16) -> Result<[usize; R], Error> {
-    let mut out = [0usize; R];
-    if t.shape.len() != R {
-        return err(ModelError::ShapeMismatch { op });
-    }
-    for (o, &d) in out.iter_mut().zip(t.shape.iter()) {
-        *o = d as usize;
-    }
-    Ok(out)
-}
-
-// ---------------------------------------------------------------- window geometry
-
-/// Output size of one spatial dimension under TFLite's padding rule, `None` if the window does
-/// not fit (VALID) or a parameter is zero.
-pub(crate) fn window_output(input: usize, filter: usize, stride: usize, dilation: usize, padding: Padding) -> Option<usize> {
-    if filter == 0 || stride == 0 || dilation == 0 {
-        return None;
-    }
-    let effective = (filter - 1).checked_mul(dilation)?.checked_add(1)?;
-    let out = match padding {
-        Padding::Same => input.checked_add(stride - 1)? / stride,
-        Padding::Valid => input.checked_add(stride)?.checked_sub(effective)? / stride,
-    };
-    (out > 0).then_some(out)
-}
-
-/// Padding before the first row/column (TFLite: total / 2, the odd pixel goes after).
-pub(crate) fn window_padding(input: usize, filter: usize, stride: usize, dilation: usize, output: usize) -> usize {
-    let effective = (filter.saturating_sub(1)).saturating_mul(dilation).saturating_add(1);
-    let needed = output.saturating_sub(1).saturating_mul(stride).saturating_add(effective);
-    needed.saturating_sub(input) / 2
-}
-
-fn check_window(w: &Window, op: u16) -> Result<(), Error> {
-    if w.stride_h == 0 || w.stride_w == 0 || w.dilation_h == 0 || w.dilation_w == 0 {
-        return err(ModelError::BadOpParams { op });
-    }
-    Ok(())
-}
-
-/// `[n, h, w, c]` in, `[n, oh, ow, *]` out with oh, ow given by the window.
-fn check_spatial(input: [usize; 4], output: [usize; 4], kh: usize, kw: usize, w: &Window, op: u16) -> Result<(), Error> {
-    let oh = window_output(input[1], kh, usize::from(w.stride_h), usize::from(w.dilation_h), w.padding);
-    let ow = window_output(input[2], kw, usize::from(w.stride_w), usize::from(w.dilation_w), w.padding);
-    if output[0] != input[0] || Some(output[1]) != oh || Some(output[2]) != ow {
-        return err(ModelError::ShapeMismatch { op });
-    }
-    Ok(())
-}
 
 // ---------------------------------------------------------------- ops
 
+/// Shapes and parameters through the kernel's own checks ([`ops::prepare`]), then the
+/// quantization: every multiplier close to what the tensors' scales give.
 fn check_op(model: &Model<'_>, op: u16, desc: &OpDesc) -> Result<(), Error> {
-    if !super::kernels::available(desc) {
+    if !ops::available(desc) {
         return err(ModelError::KernelUnavailable { op });
     }
-    // Every activation operand is int8, per-tensor quantized (checked per tensor already).
+    ops::prepare(model, op, desc)?;
     let t = |i: TensorIndex| tensor_at(model, op, i);
+    let scale = |i: TensorIndex| -> Result<f64, Error> { Ok(f64::from(per_tensor(t(i)?, op)?.0)) };
     match desc {
         OpDesc::Conv2d(d) => {
-            let (input, filter, output) = (t(d.input)?, t(d.filter)?, t(d.output)?);
-            dtype_is(filter, DType::Int8, d.filter)?;
-            let [n, h, w, ic] = dims::<4>(input, op)?;
-            let [oc, kh, kw, fic] = dims::<4>(filter, op)?;
-            let out = dims::<4>(output, op)?;
-            check_window(&d.window, op)?;
-            if fic != ic || out[3] != oc {
-                return err(ModelError::ShapeMismatch { op });
-            }
-            check_spatial([n, h, w, ic], out, kh, kw, &d.window, op)?;
-            check_activation(d.activation, op)?;
-            check_channel_rescale(model, op, input, filter, 0, d.bias, output, oc, d.rescale)
+            check_channel_rescale(model, op, t(d.input)?, t(d.filter)?, 0, d.bias, t(d.output)?, d.rescale)
         }
         OpDesc::DepthwiseConv2d(d) => {
-            let (input, filter, output) = (t(d.input)?, t(d.filter)?, t(d.output)?);
-            dtype_is(filter, DType::Int8, d.filter)?;
-            let [n, h, w, ic] = dims::<4>(input, op)?;
-            let [one, kh, kw, oc] = dims::<4>(filter, op)?;
-            let out = dims::<4>(output, op)?;
-            check_window(&d.window, op)?;
-            let multiplier = usize::from(d.depth_multiplier);
-            if multiplier == 0 {
-                return err(ModelError::BadOpParams { op });
-            }
-            if one != 1 || ic.checked_mul(multiplier) != Some(oc) || out[3] != oc {
-                return err(ModelError::ShapeMismatch { op });
-            }
-            check_spatial([n, h, w, ic], out, kh, kw, &d.window, op)?;
-            check_activation(d.activation, op)?;
-            check_channel_rescale(model, op, input, filter, 3, d.bias, output, oc, d.rescale)
+            check_channel_rescale(model, op, t(d.input)?, t(d.filter)?, 3, d.bias, t(d.output)?, d.rescale)
         }
         OpDesc::FullyConnected(d) => {
-            let (input, weights, output) = (t(d.input)?, t(d.weights)?, t(d.output)?);
-            dtype_is(weights, DType::Int8, d.weights)?;
-            let [out_features, in_features] = dims::<2>(weights, op)?;
-            let in_elements = element_count(input).unwrap_or(0);
-            if in_features == 0 || in_elements % in_features != 0 {
-                return err(ModelError::ShapeMismatch { op });
-            }
-            let batches = in_elements / in_features;
-            if output.shape.last().map(|&d| d as usize) != Some(out_features)
-                || element_count(output) != batches.checked_mul(out_features)
-            {
-                return err(ModelError::ShapeMismatch { op });
-            }
-            check_activation(d.activation, op)?;
-            check_channel_rescale(model, op, input, weights, 0, d.bias, output, out_features, d.rescale)
+            check_channel_rescale(model, op, t(d.input)?, t(d.weights)?, 0, d.bias, t(d.output)?, d.rescale)
         }
         OpDesc::Add(d) => {
-            let (a, b, out) = (t(d.input1)?, t(d.input2)?, t(d.output)?);
-            if a.shape != b.shape || a.shape != out.shape {
-                return err(ModelError::ShapeMismatch { op });
-            }
-            if d.left_shift > MAX_ADD_LEFT_SHIFT {
+            let m = d.multipliers;
+            if m.left_shift < 0 || m.left_shift > MAX_ADD_LEFT_SHIFT {
                 return err(ModelError::BadOpParams { op });
             }
-            check_activation(d.activation, op)?;
-            let (sa, sb, so) = (per_tensor(a, op)?.0 as f64, per_tensor(b, op)?.0 as f64, per_tensor(out, op)?.0 as f64);
+            let (sa, sb, so) = (scale(d.input1)?, scale(d.input2)?, scale(d.output)?);
             let twice_max = 2.0 * if sa > sb { sa } else { sb };
-            check_rescale(d.input1_rescale, sa / twice_max, op)?;
-            check_rescale(d.input2_rescale, sb / twice_max, op)?;
-            check_rescale(d.output_rescale, twice_max / (libm::ldexp(1.0, i32::from(d.left_shift)) * so), op)?;
-            // The input multipliers are below one: TFLite's `QuantizeMultiplierSmallerThanOneExp`.
-            if d.input1_rescale.shift > 0 || d.input2_rescale.shift > 0 {
+            check_rescale(m.input1, sa / twice_max, op)?;
+            check_rescale(m.input2, sb / twice_max, op)?;
+            check_rescale(m.output, twice_max / (libm::ldexp(1.0, m.left_shift) * so), op)?;
+            // TFLite's `QuantizeMultiplierSmallerThanOneExp`: no left shift in the three rescales.
+            if m.input1.shift > 0 || m.input2.shift > 0 || m.output.shift > 0 {
                 return err(ModelError::BadQuantization { tensor_or_op: op });
             }
             Ok(())
         }
-        OpDesc::Mul(d) => {
-            let (a, b, out) = (t(d.input1)?, t(d.input2)?, t(d.output)?);
-            if a.shape != b.shape || a.shape != out.shape {
-                return err(ModelError::ShapeMismatch { op });
-            }
-            check_activation(d.activation, op)?;
-            let expected = per_tensor(a, op)?.0 as f64 * per_tensor(b, op)?.0 as f64 / per_tensor(out, op)?.0 as f64;
-            check_rescale(d.output_rescale, expected, op)
-        }
-        OpDesc::AveragePool2d(d) | OpDesc::MaxPool2d(d) => {
-            let (input, output) = (t(d.input)?, t(d.output)?);
-            let inp = dims::<4>(input, op)?;
-            let out = dims::<4>(output, op)?;
-            check_window(&d.window, op)?;
-            if d.window.dilation_h != 1 || d.window.dilation_w != 1 {
-                return err(ModelError::BadOpParams { op });
-            }
-            if out[3] != inp[3] {
-                return err(ModelError::ShapeMismatch { op });
-            }
-            check_spatial(inp, out, usize::from(d.filter_h), usize::from(d.filter_w), &d.window, op)?;
-            check_activation(d.activation, op)?;
-            same_quantization(input, output, op)
-        }
-        OpDesc::GlobalAveragePool(d) => {
-            let (input, output) = (t(d.input)?, t(d.output)?);
-            let [n, _, _, c] = dims::<4>(input, op)?;
-            let out_ok = match output.shape.as_slice() {
-                [on, 1, 1, oc] | [on, oc] => *on as usize == n && *oc as usize == c,
-                _ => false,
-            };
-            if !out_ok {
-                return err(ModelError::ShapeMismatch { op });
-            }
-            check_activation(d.activation, op)?;
-            let expected = per_tensor(input, op)?.0 as f64 / per_tensor(output, op)?.0 as f64;
-            check_rescale(d.output_rescale, expected, op)
-        }
+        OpDesc::Mul(d) => check_rescale(d.rescale, scale(d.input1)? * scale(d.input2)? / scale(d.output)?, op),
+        OpDesc::AveragePool2d(d) | OpDesc::MaxPool2d(d) => same_quantization(t(d.input)?, t(d.output)?, op),
+        OpDesc::GlobalAveragePool(d) => check_rescale(d.rescale, scale(d.input)? / scale(d.output)?, op),
         OpDesc::Softmax(d) => {
-            let (input, output) = (t(d.input)?, t(d.output)?);
-            if input.shape != output.shape {
-                return err(ModelError::ShapeMismatch { op });
-            }
-            per_tensor(input, op)?;
-            let (scale, zero_point) = per_tensor(output, op)?;
-            if scale != SOFTMAX_OUTPUT_SCALE || zero_point != SOFTMAX_OUTPUT_ZERO_POINT {
+            scale(d.input)?;
+            let (s_out, zp_out) = per_tensor(t(d.output)?, op)?;
+            if s_out != SOFTMAX_OUTPUT_SCALE || zp_out != SOFTMAX_OUTPUT_ZERO_POINT {
                 return err(ModelError::BadQuantization { tensor_or_op: op });
             }
-            let shift_ok = (0..=31).contains(&d.input_left_shift);
-            if !shift_ok || d.input_multiplier < (1 << 30) {
+            let shift = d.multiplier.input.shift;
+            if !(0..=31).contains(&shift) || d.multiplier.input.multiplier < (1 << 30) {
                 return err(ModelError::BadQuantization { tensor_or_op: op });
             }
-            if i64::from(d.diff_min) != -(SOFTMAX_RADIUS_NUMERATOR >> d.input_left_shift) {
+            if i64::from(d.multiplier.diff_min) != -(SOFTMAX_RADIUS_NUMERATOR >> shift) {
                 return err(ModelError::BadOpParams { op });
             }
             Ok(())
         }
-        OpDesc::Reshape(d) => {
-            let (input, output) = (t(d.input)?, t(d.output)?);
-            if element_count(input) != element_count(output) {
-                return err(ModelError::ShapeMismatch { op });
-            }
-            same_quantization(input, output, op)
-        }
-        OpDesc::Requantize(d) => {
-            let (input, output) = (t(d.input)?, t(d.output)?);
-            if input.shape != output.shape {
-                return err(ModelError::ShapeMismatch { op });
-            }
-            let expected = per_tensor(input, op)?.0 as f64 / per_tensor(output, op)?.0 as f64;
-            check_rescale(d.rescale, expected, op)
-        }
+        OpDesc::Reshape(d) => same_quantization(t(d.input)?, t(d.output)?, op),
+        OpDesc::Requantize(d) => check_rescale(d.rescale, scale(d.input)? / scale(d.output)?, op),
     }
 }
 
-/// Conv, depthwise and fully connected: bias shape and scale, one rescale per output channel,
-/// each matching `s_in · s_w[c] / s_out`.
+/// Conv, depthwise and fully connected: bias scale within TFLite's tolerance of `s_in·s_w[c]`
+/// and each channel's multiplier matching `s_in · s_w[c] / s_out`. Counts and shapes were
+/// checked by [`ops::prepare`].
 #[allow(clippy::too_many_arguments)]
 fn check_channel_rescale(
     model: &Model<'_>,
@@ -545,41 +392,27 @@ fn check_channel_rescale(
     weight_axis: u8,
     bias: Option<TensorIndex>,
     output: &TensorDesc,
-    channels: usize,
     rescale: DataRef,
 ) -> Result<(), Error> {
-    let bad = ModelError::BadQuantization { tensor_or_op: op };
     let s_in = f64::from(per_tensor(input, op)?.0);
     let s_out = f64::from(per_tensor(output, op)?.0);
-    if rescale.len as usize != channels {
-        return err(bad);
-    }
-    let pairs_ref = DataRef { offset: rescale.offset, len: rescale.len.checked_mul(2).ok_or(bad)? };
-    let pairs = check_data_array::<i32>(model.data, pairs_ref, op, DataField::ChannelRescale)?;
+    let pairs = check_data_array::<QuantizedMultiplier>(model.data, rescale, op, DataField::ChannelRescale)?;
     let bias = match bias {
-        Some(index) => {
-            let b = tensor_at(model, op, index)?;
-            dtype_is(b, DType::Int32, index)?;
-            if dims::<1>(b, op)? != [channels] {
-                return err(ModelError::ShapeMismatch { op });
-            }
-            Some(b)
-        }
+        Some(index) => Some(tensor_at(model, op, index)?),
         None => None,
     };
-    for (c, pair) in pairs.chunks_exact(2).enumerate() {
-        let (multiplier, shift) = match pair {
-            [m, s] => (*m, *s),
-            _ => return err(bad),
-        };
+    for (c, m) in pairs.iter().enumerate() {
         let s_w = f64::from(channel_scale(model, weights, weight_axis, c, op)?);
         if let Some(b) = bias {
+            if b.shape.len() != 1 {
+                return err(ModelError::ShapeMismatch { op });
+            }
             let s_b = f64::from(channel_scale(model, b, 0, c, op)?);
             if !near(s_in * s_w, s_b, BIAS_SCALE_TOLERANCE * s_out / s_b) {
-                return err(bad);
+                return err(ModelError::BadQuantization { tensor_or_op: op });
             }
         }
-        check_rescale(Rescale { multiplier, shift }, s_in * s_w / s_out, op)?;
+        check_rescale(*m, s_in * s_w / s_out, op)?;
     }
     Ok(())
 }
