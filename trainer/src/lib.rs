@@ -1,5 +1,5 @@
 //! exactq-trainer: host-side training, quantization and tooling built on `exactq-core`.
 
 pub mod cli;
-pub mod vectors;
 pub mod import;
+pub mod vectors;

@@ -3,5 +3,6 @@
 //! `tflite`: full-integer (int8) TensorFlow Lite flatbuffers, converted so that the core
 //! interpreter computes what TensorFlow Lite Micro computes, byte for byte.
 
+pub mod convert;
 pub mod flatbuffer;
 pub mod tflite;
