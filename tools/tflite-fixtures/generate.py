@@ -378,6 +378,62 @@ def all_fixtures(seed: int) -> list[Fixture]:
 
 
 # --------------------------------------------------------------------------------------------
+# Models the importer must refuse, each with the words its error must contain. They come from
+# the real converter so the refusals are tested on what users actually have.
+
+
+@dataclass
+class Rejected:
+    name: str
+    input_shape: list
+    fn: Callable
+    expect: str
+    description: str
+    mode: str = "int8"  # "int8", "float" (no quantization) or "int16x8"
+
+
+def rejected_models(seed: int) -> list[Rejected]:
+    rng = np.random.default_rng([seed, 999])
+    wd, bd = dense_weights(rng, 8, 4)
+    wc, bc = conv_weights(rng, 3, 3, 2, 3)
+    return [
+        Rejected("dynamic_batch", [None, 8], lambda x: tf.matmul(x, wd) + bd, "dynamic shape",
+                 "FULLY_CONNECTED with a dynamic batch dimension"),
+        Rejected("float_model", [1, 6, 6, 2], lambda x: conv(x, wc, bc, 1, "SAME", "relu"), "full-integer",
+                 "CONV_2D left in float32 (converted without quantization)", mode="float"),
+        Rejected("int16_activations", [1, 6, 6, 2], lambda x: conv(x, wc, bc, 1, "SAME", "relu"), "int16",
+                 "CONV_2D with 16x8 quantization (int16 activations)", mode="int16x8"),
+        Rejected("unsupported_tanh", [1, 8], lambda x: tf.math.tanh(tf.matmul(x, wd) + bd), "TANH",
+                 "FULLY_CONNECTED then TANH (no core kernel)"),
+    ]
+
+
+def convert_rejected(r: Rejected, rng) -> bytes:
+    fn = tf.function(r.fn, input_signature=[tf.TensorSpec(r.input_shape, tf.float32)])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+    if r.mode != "float":
+        shape = [d or 1 for d in r.input_shape]
+
+        def representative():
+            for _ in range(REPRESENTATIVE_BATCHES):
+                yield [rng.uniform(-1, 1, shape).astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        if r.mode == "int16x8":
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+            ]
+            converter.inference_input_type = tf.int16
+            converter.inference_output_type = tf.int16
+        else:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+# --------------------------------------------------------------------------------------------
 # Conversion and TFLM execution.
 
 
@@ -519,6 +575,15 @@ def main() -> int:
         entries[fx.name] = entry
         print(f"{fx.name:24s} {len(model):7d} B  {' '.join(names)}" + (f"  arena {arena} B" if arena else ""))
 
+    rejected = []
+    for r in rejected_models(args.seed):
+        model = convert_rejected(r, np.random.default_rng([args.seed, 2_000_000 + len(rejected)]))
+        (args.out / f"{r.name}.tflite").write_bytes(model)
+        names, _, _, _ = graph_summary(model)
+        rejected.append({"name": r.name, "model": f"{r.name}.tflite", "description": r.description,
+                         "ops": names, "error_contains": r.expect})
+        print(f"{r.name:24s} {len(model):7d} B  {' '.join(names)}  (must be refused: {r.expect})")
+
     manifest = {
         "format": "exactq-tflite-fixtures/1",
         "generator": "tools/tflite-fixtures/generate.py",
@@ -526,6 +591,7 @@ def main() -> int:
         "tensorflow": tf.__version__,
         "tflite_micro": _tflm_version(),
         "fixtures": sorted(entries.values(), key=lambda e: e["name"]),
+        "rejected": rejected,
     }
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
     return 0

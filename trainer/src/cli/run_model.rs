@@ -66,10 +66,11 @@ pub fn run_samples(model: &Model<'_>, input: &[i8]) -> Result<Vec<i8>> {
         bail!("input has {} values, not a positive multiple of the model's input size {in_len}", input.len());
     }
     let samples = input.len() / in_len;
-    let mut arena = vec![0u8; model.arena_size()];
+    // Kernels' i32 scratch lives in the arena: give it the 16-byte alignment the planner assumes.
+    let mut arena = AlignedBytes::zeroed(model.arena_size());
     let mut output = vec![0i8; samples * out_len];
     for (i, (x, y)) in input.chunks_exact(in_len).zip(output.chunks_exact_mut(out_len)).enumerate() {
-        invoke(model, x, &mut arena, y).map_err(|e| anyhow::anyhow!("sample {i}: {e}"))?;
+        invoke(model, x, arena.as_mut_slice(), y).map_err(|e| anyhow::anyhow!("sample {i}: {e}"))?;
     }
     Ok(output)
 }

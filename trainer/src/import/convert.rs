@@ -72,16 +72,19 @@ pub fn import_tflite(file: &[u8]) -> Result<Imported, ImportError> {
     Converter::new(&model, Profile::TfliteDouble)?.run()
 }
 
-/// Where an error happened: the operator being converted.
+/// Where an error happened: an operator (by index and name), or a graph edge.
 #[derive(Clone, Copy)]
 struct OpContext<'a> {
-    index: usize,
+    index: Option<usize>,
     name: &'a str,
 }
 
 impl OpContext<'_> {
     fn error(&self, reason: impl Into<String>) -> ImportError {
-        ImportError::Operator { index: self.index, op: self.name.to_string(), reason: reason.into() }
+        match self.index {
+            Some(index) => ImportError::Operator { index, op: self.name.to_string(), reason: reason.into() },
+            None => ImportError::Model(format!("{}: {}", self.name, reason.into())),
+        }
     }
 }
 
@@ -150,6 +153,14 @@ impl<'m> Converter<'m> {
         self.model.operator_codes.get(op.opcode_index as usize).map(|c| c.builtin)
     }
 
+    /// The one tensor of an operator's input or output list, if it is exactly one valid index.
+    fn single_tensor(&self, list: &[i32]) -> Option<usize> {
+        match list {
+            [t] => usize::try_from(*t).ok().filter(|&t| t < self.graph.tensors.len()),
+            _ => None,
+        }
+    }
+
     /// Finds QUANTIZE on the float graph input and DEQUANTIZE on the float graph output.
     fn find_edges(&mut self, graph_input: usize, graph_output: usize) -> Result<(), ImportError> {
         let ops = &self.graph.operators;
@@ -157,38 +168,45 @@ impl<'m> Converter<'m> {
             let readers: Vec<usize> =
                 (0..ops.len()).filter(|&i| ops[i].inputs.iter().any(|&t| t == graph_input as i32)).collect();
             match readers.as_slice() {
-                [i] if self.builtin_of(&ops[*i]) == Some(builtin::QUANTIZE) && ops[*i].outputs.len() == 1 => {
-                    self.input = ops[*i].outputs[0] as usize;
+                [i] if self.builtin_of(&ops[*i]) == Some(builtin::QUANTIZE) && self.single_tensor(&ops[*i].outputs).is_some() => {
+                    self.input = self.single_tensor(&ops[*i].outputs).unwrap_or(graph_input);
                     self.edge_ops.push(*i);
                 }
                 _ => {
-                    return Err(ImportError::Model(
-                        "the graph input is FLOAT32 and is not read by exactly one QUANTIZE: only full-integer (int8) models import"
-                            .into(),
-                    ))
+                    let reason = format!(
+                        "reads the FLOAT32 graph input '{}': float ops are not supported, only full-integer (int8) models import",
+                        self.graph.tensors[graph_input].name
+                    );
+                    return Err(match readers.iter().find(|&&i| self.builtin_of(&ops[i]) != Some(builtin::QUANTIZE)) {
+                        Some(&index) => ImportError::Operator { index, op: self.op_name(&ops[index]), reason },
+                        None => ImportError::Model(format!("the FLOAT32 graph input is read by several QUANTIZE ops; {reason}")),
+                    });
                 }
             }
         }
         if self.graph.tensors[graph_output].dtype == tensor_type::FLOAT32 {
             let writer = ops.iter().position(|op| op.outputs.iter().any(|&t| t == graph_output as i32));
             match writer {
-                Some(i) if self.builtin_of(&ops[i]) == Some(builtin::DEQUANTIZE) && ops[i].inputs.len() == 1 => {
-                    self.output = ops[i].inputs[0] as usize;
+                Some(i) if self.builtin_of(&ops[i]) == Some(builtin::DEQUANTIZE) && self.single_tensor(&ops[i].inputs).is_some() => {
+                    self.output = self.single_tensor(&ops[i].inputs).unwrap_or(graph_output);
                     self.edge_ops.push(i);
                 }
-                _ => {
-                    return Err(ImportError::Model(
-                        "the graph output is FLOAT32 and is not written by a DEQUANTIZE: only full-integer (int8) models import"
+                Some(index) => {
+                    return Err(ImportError::Operator {
+                        index,
+                        op: self.op_name(&ops[index]),
+                        reason: "writes the FLOAT32 graph output: float ops are not supported, only full-integer (int8) models import"
                             .into(),
-                    ))
+                    })
                 }
+                None => return Err(ImportError::Model("the FLOAT32 graph output is written by no operator".into())),
             }
         }
         Ok(())
     }
 
     fn run(mut self) -> Result<Imported, ImportError> {
-        let input_ctx = OpContext { index: 0, name: "graph input" };
+        let input_ctx = OpContext { index: None, name: "graph input" };
         let t = &self.graph.tensors[self.input];
         let shape = self.shape(input_ctx, t)?;
         let (scale, zp) = self.activation_quant(input_ctx, t)?;
@@ -197,7 +215,7 @@ impl<'m> Converter<'m> {
         let mut converted = Vec::new();
         for (index, op) in self.graph.operators.iter().enumerate() {
             let name = self.op_name(op);
-            let ctx = OpContext { index, name: &name };
+            let ctx = OpContext { index: Some(index), name: &name };
             let core_op = if self.edge_ops.contains(&index) {
                 "dropped (float model edge; the imported model reads and writes int8)".to_string()
             } else {
@@ -205,7 +223,7 @@ impl<'m> Converter<'m> {
             };
             converted.push(ConvertedOp { index, tflite_op: name.clone(), core_op });
         }
-        let output_ctx = OpContext { index: self.graph.operators.len(), name: "graph output" };
+        let output_ctx = OpContext { index: None, name: "graph output" };
         let output = *self
             .mapped
             .get(&self.output)
@@ -220,7 +238,7 @@ impl<'m> Converter<'m> {
     }
 
     fn summary(&self, index: usize) -> Result<TensorSummary, ImportError> {
-        let ctx = OpContext { index: 0, name: "graph edge" };
+        let ctx = OpContext { index: None, name: "graph edge" };
         let t = &self.graph.tensors[index];
         let (scale, zero_point) = self.activation_quant(ctx, t)?;
         Ok(TensorSummary { name: t.name.clone(), shape: self.shape(ctx, t)?, scale, zero_point })

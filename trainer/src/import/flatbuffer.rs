@@ -158,8 +158,9 @@ impl<'a> Table<'a> {
     }
 
     /// The absolute position of field `slot`'s inline data, `None` if the field is absent.
-    /// `size` is the inline size of the field, which must fit inside the table.
-    fn field(&self, slot: usize, size: usize) -> Result<Option<usize>> {
+    /// `size` is the inline size of the field, which must fit inside the table. (Public so
+    /// tests can edit one field of a real file.)
+    pub fn field(&self, slot: usize, size: usize) -> Result<Option<usize>> {
         let entry = 4 + 2 * slot;
         if entry + 2 > self.vtable_len {
             return Ok(None);
