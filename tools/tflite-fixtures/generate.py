@@ -474,8 +474,12 @@ def graph_summary(model: bytes):
     return names, details, int8_in, int8_out
 
 
-def tflm_arena_used_bytes(interp) -> int:
-    """TFLM's RecordingMicroAllocator prints its totals on stderr; capture them at the fd level."""
+def tflm_arena_used_bytes(interp) -> dict:
+    """TFLM's RecordingMicroAllocator prints its totals on stderr; capture them at the fd level.
+
+    `total` is `MicroInterpreter::arena_used_bytes()`; `head` is the non-persistent part (the
+    planned activations and kernel scratch buffers), `tail` the persistent part (interpreter
+    structures, eval tensors, quantization and op data)."""
     sys.stderr.flush()
     with tempfile.TemporaryFile() as capture:
         saved = os.dup(2)
@@ -487,10 +491,14 @@ def tflm_arena_used_bytes(interp) -> int:
             os.close(saved)
         capture.seek(0)
         text = capture.read().decode(errors="replace")
+    figures = {}
     for line in text.splitlines():
-        if "Arena allocation total" in line:
-            return int(line.split("total")[1].split()[0])
-    raise RuntimeError(f"TFLM did not report its arena usage:\n{text}")
+        for part in ("total", "head", "tail"):
+            if f"Arena allocation {part}" in line:
+                figures[part] = int(line.split(part)[1].split()[0])
+    if set(figures) != {"total", "head", "tail"}:
+        raise RuntimeError(f"TFLM did not report its arena usage:\n{text}")
+    return figures
 
 
 def run_tflm(fx: Fixture, model: bytes, rng):
@@ -571,7 +579,9 @@ def main() -> int:
             "float_edges": fx.float_edges,
         }
         if arena is not None:
-            entry["tflm_arena_used_bytes"] = arena
+            entry["tflm_arena_used_bytes"] = arena["total"]
+            entry["tflm_arena_head_bytes"] = arena["head"]
+            entry["tflm_arena_tail_bytes"] = arena["tail"]
         entries[fx.name] = entry
         print(f"{fx.name:24s} {len(model):7d} B  {' '.join(names)}" + (f"  arena {arena} B" if arena else ""))
 

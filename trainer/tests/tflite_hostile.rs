@@ -253,3 +253,17 @@ fn real_unsupported_models_are_refused_with_a_reason() {
     assert_eq!((index, op.as_str()), (0, "CONV_2D"));
     assert!(reason.contains("full-integer"), "{reason}");
 }
+
+/// The importer's fuzz corpus (`fuzz/corpus/import_tflite/`, grown by `cargo fuzz run
+/// import_tflite`) replayed without nightly: each file imports and runs, or is refused.
+#[test]
+fn fuzz_corpus_replays_without_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/import_tflite");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let file = std::fs::read(entry.unwrap().path()).unwrap();
+        let _ = import_and_run(&file);
+        files += 1;
+    }
+    assert!(files >= 10, "only {files} corpus files in {}", dir.display());
+}

@@ -24,6 +24,7 @@ struct Fixture {
     output_shape: Vec<usize>,
     ops: Vec<String>,
     tflm_arena_used_bytes: Option<usize>,
+    tflm_arena_head_bytes: Option<usize>,
 }
 
 fn fixtures_dir() -> PathBuf {
@@ -91,9 +92,14 @@ fn resnet8_arena_is_reported() {
     let tflm = fx.tflm_arena_used_bytes.expect("TFLM arena recorded for resnet8");
     let imported = import_tflite(&read(&fx.model)).unwrap();
     let core = imported.memory.arena_size;
+    let m = imported.memory;
     println!(
-        "resnet8 arena: core planner {core} bytes (activations + scratch; peak live {}), TFLM arena_used_bytes {tflm}",
-        imported.memory.peak_live_bytes
+        "resnet8 arena: core planner {core} bytes (activations + kernel scratch; peak live {}, largest scratch {}, \
+         all activations unshared {}); TFLM arena_used_bytes {tflm} (non-persistent head {})",
+        m.peak_live_bytes,
+        m.largest_scratch,
+        m.tensor_bytes_total,
+        fx.tflm_arena_head_bytes.unwrap_or(0)
     );
     // The planner never needs less than the bytes live at once, and (no interpreter
     // bookkeeping in the arena) stays below TFLM's total for this model.
