@@ -2,6 +2,8 @@
 //!
 //! IN and OUT are `.npy` files (int8) when their name ends in `.npy`, raw int8 bytes
 //! otherwise: samples of the model's input (output) size, concatenated.
+// `is_multiple_of` needs Rust 1.87; the workspace supports 1.85.
+#![allow(clippy::manual_is_multiple_of)]
 
 use std::path::{Path, PathBuf};
 

@@ -9,6 +9,8 @@
 //! output are dropped: the imported model reads and writes the int8 tensors inside them, with
 //! their scale and zero point. Anything the core cannot run as TFLM does is an
 //! [`ImportError`] that names the operator, its index and the reason.
+// `is_multiple_of` needs Rust 1.87; the workspace supports 1.85.
+#![allow(clippy::manual_is_multiple_of)]
 
 use std::collections::HashMap;
 
@@ -166,7 +168,7 @@ impl<'m> Converter<'m> {
         let ops = &self.graph.operators;
         if self.graph.tensors[graph_input].dtype == tensor_type::FLOAT32 {
             let readers: Vec<usize> =
-                (0..ops.len()).filter(|&i| ops[i].inputs.iter().any(|&t| t == graph_input as i32)).collect();
+                (0..ops.len()).filter(|&i| ops[i].inputs.contains(&(graph_input as i32))).collect();
             match readers.as_slice() {
                 [i] if self.builtin_of(&ops[*i]) == Some(builtin::QUANTIZE) && self.single_tensor(&ops[*i].outputs).is_some() => {
                     self.input = self.single_tensor(&ops[*i].outputs).unwrap_or(graph_input);
@@ -185,7 +187,7 @@ impl<'m> Converter<'m> {
             }
         }
         if self.graph.tensors[graph_output].dtype == tensor_type::FLOAT32 {
-            let writer = ops.iter().position(|op| op.outputs.iter().any(|&t| t == graph_output as i32));
+            let writer = ops.iter().position(|op| op.outputs.contains(&(graph_output as i32)));
             match writer {
                 Some(i) if self.builtin_of(&ops[i]) == Some(builtin::DEQUANTIZE) && self.single_tensor(&ops[i].inputs).is_some() => {
                     self.output = self.single_tensor(&ops[i].inputs).unwrap_or(graph_output);

@@ -15,6 +15,8 @@
 //! checked, and all decoding draws on a [`Budget`] so that hostile files whose tables overlap
 //! or share one vector many times cannot make decoding take more than a few passes over the
 //! file. Reads never panic; they return [`FlatbufferError`].
+// `is_multiple_of` needs Rust 1.87; the workspace supports 1.85.
+#![allow(clippy::manual_is_multiple_of)]
 
 use std::cell::Cell;
 
