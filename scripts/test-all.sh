@@ -18,3 +18,14 @@ cargo test -q -p exactq-trainer --test tflite_parity --test tflite_hostile --tes
 
 echo "== unit, property and integration tests"
 cargo test --workspace
+
+echo "== core kernels without std: the SSE2 / portable inner products (the workspace run above uses AVX2 where present)"
+cargo test -q -p exactq-core --test kernels
+
+echo "== golden kernel vectors (CMSIS-NN, qvec/1) through the core"
+if [ -d "$SHARED/vectors/cmsis-nn" ]; then
+  # The test profile reuses what `cargo test --workspace` just built.
+  cargo run -q --profile test --bin exactq -- check-vectors "$SHARED"/vectors/cmsis-nn/*.json
+else
+  echo "skipped: $SHARED/vectors/cmsis-nn is absent"
+fi

@@ -3,8 +3,8 @@
 //! docs/model-format.md (between the `plan_resnet8` markers). Rerun with
 //! `cargo run -p exactq-core --example plan_resnet8 --features std`.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+#[path = "../tests/nets/mod.rs"]
+mod nets;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -17,7 +17,7 @@ const BEGIN: &str = "<!-- plan_resnet8:begin -->";
 const END: &str = "<!-- plan_resnet8:end -->";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let net = common::resnet8(Profile::TfliteDouble, 1);
+    let net = nets::resnet8(Profile::TfliteDouble, 1);
     let (graph, report) = net.builder.plan()?;
     let blob = net.builder.build()?;
     let aligned = AlignedBytes::copy_from(&blob);

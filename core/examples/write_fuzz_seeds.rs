@@ -2,8 +2,8 @@
 //! ResNet-like net, a checkpoint-shaped container) into fuzz/corpus/load_invoke/.
 //! `cargo run -p exactq-core --example write_fuzz_seeds --features std`
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+#[path = "../tests/nets/mod.rs"]
+mod nets;
 
 use std::path::Path;
 
@@ -14,12 +14,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&dir)?;
     let mut written = 0;
     for seed in 0..12u64 {
-        let net = common::random_net(seed);
+        let net = nets::random_net(seed);
         std::fs::write(dir.join(format!("random-{seed:02}.exq")), net.builder.build()?)?;
         written += 1;
     }
     // A bare model and a checkpoint-shaped container with trainer sections around MODL.
-    let net = common::random_net(100);
+    let net = nets::random_net(100);
     let model = net.builder.build_model()?;
     std::fs::write(dir.join("bare-model.exqm"), &model)?;
     let mut w = ContainerWriter::new();

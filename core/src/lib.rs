@@ -8,7 +8,7 @@
 //! - [`model`]: the deployable model format, its loader, memory planner, builder and interpreter.
 //! - [`Error`]: the single error type.
 #![no_std]
-#![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 // `is_multiple_of` needs Rust 1.87; the workspace supports 1.85.
 #![allow(clippy::manual_is_multiple_of)]

@@ -1,8 +1,8 @@
 //! Hostile blobs: each is rejected by `load` with a specific error, nothing panics.
 
-mod common;
+mod nets;
 
-use common::{resnet8, Net, Rng};
+use nets::{resnet8, Net, Rng};
 use exactq_core::arith::{Activation, Profile};
 use exactq_core::kernels::Shape4;
 use exactq_core::model::aligned::AlignedBytes;

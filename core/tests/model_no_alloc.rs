@@ -1,12 +1,12 @@
 //! `load` and `invoke` never touch the heap: a counting global allocator sees no allocation
 //! while they run (the device build has no allocator at all; see scripts/test-all.sh).
 
-mod common;
+mod nets;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{random_net, resnet8, Rng};
+use nets::{random_net, resnet8, Rng};
 use exactq_core::arith::Profile;
 use exactq_core::model::aligned::AlignedBytes;
 use exactq_core::model::{invoke, invoke_observed, load};

@@ -180,6 +180,9 @@ struct Reader<'a> {
     path: &'a str,
 }
 
+/// input1, input2 and output of an element-wise case.
+type ElementwiseTensors = (Tensor<i8>, Tensor<i8>, Tensor<i8>);
+
 /// A tensor as read from a file.
 struct Tensor<T> {
     shape: Vec<usize>,
@@ -588,14 +591,7 @@ fn run_fully_connected(
     let bias = r.bias(case, at)?;
     let multipliers = match r.conv_multipliers(case, at, profile, out_d, true)? {
         Ok(m) => m,
-        Err(msg) => {
-            return Ok(CaseResult::Failed(Mismatch {
-                what: "error".into(),
-                index: 0,
-                expected: "a result".into(),
-                actual: msg,
-            }))
-        }
+        Err(msg) => return Ok(failed_with(msg)),
     };
     let requant = Requant::per_channel(profile, &multipliers);
     let mut out = vec![0i8; batches.saturating_mul(out_d)];
@@ -616,14 +612,39 @@ fn run_fully_connected(
     )
 }
 
-struct WindowFields {
+/// The fields conv2d and depthwise_conv2d cases share.
+struct ConvCase {
+    input: Tensor<i8>,
+    filter: Tensor<i8>,
+    expected: Tensor<i8>,
+    input_shape: Shape4,
+    filter_shape: Shape4,
+    output_shape: Shape4,
     stride: [usize; 2],
     dilation: [usize; 2],
     padding: Padding,
+    input_zero_point: i32,
+    output_zero_point: i32,
+    activation: ActivationRange,
+    bias: Option<Vec<i32>>,
+    /// The multipliers, or why they could not be derived from the scales.
+    multipliers: Result<Vec<QuantizedMultiplier>, String>,
 }
 
-fn window_fields(r: &Reader, case: &Value, at: &str) -> Result<WindowFields, VectorFileError> {
-    Ok(WindowFields {
+fn conv_case(
+    r: &Reader,
+    profile: Profile,
+    case: &Value,
+    at: &str,
+) -> Result<ConvCase, VectorFileError> {
+    let input = r.tensor_i8(case, "input", at)?;
+    let filter = r.tensor_i8(case, "filter", at)?;
+    let expected = r.tensor_i8(case, "output", at)?;
+    let output_shape = r.shape4(&expected.shape, &join(at, "output"))?;
+    Ok(ConvCase {
+        input_shape: r.shape4(&input.shape, &join(at, "input"))?,
+        filter_shape: r.shape4(&filter.shape, &join(at, "filter"))?,
+        output_shape,
         stride: r.pair(case, "stride", at)?,
         dilation: if r.opt(case, "dilation").is_some() {
             r.pair(case, "dilation", at)?
@@ -631,6 +652,24 @@ fn window_fields(r: &Reader, case: &Value, at: &str) -> Result<WindowFields, Vec
             [1, 1]
         },
         padding: r.padding(case, at)?,
+        input_zero_point: r.i32(case, "input_zero_point", at)?,
+        output_zero_point: r.i32(case, "output_zero_point", at)?,
+        activation: r.activation(case, at)?,
+        bias: r.bias(case, at)?,
+        multipliers: r.conv_multipliers(case, at, profile, output_shape.c, false)?,
+        input,
+        filter,
+        expected,
+    })
+}
+
+/// A failure that is not a value difference (e.g. scales the core rejects).
+fn failed_with(message: String) -> CaseResult {
+    CaseResult::Failed(Mismatch {
+        what: "error".into(),
+        index: 0,
+        expected: "a result".into(),
+        actual: message,
     })
 }
 
@@ -640,52 +679,40 @@ fn run_conv2d(
     case: &Value,
     at: &str,
 ) -> Result<CaseResult, VectorFileError> {
-    let input = r.tensor_i8(case, "input", at)?;
-    let filter = r.tensor_i8(case, "filter", at)?;
-    let expected = r.tensor_i8(case, "output", at)?;
-    let win = window_fields(r, case, at)?;
+    let c = conv_case(r, profile, case, at)?;
     let params = Conv2dParams {
-        input: r.shape4(&input.shape, &join(at, "input"))?,
-        filter: r.shape4(&filter.shape, &join(at, "filter"))?,
-        output: r.shape4(&expected.shape, &join(at, "output"))?,
-        stride_h: win.stride[0],
-        stride_w: win.stride[1],
-        dilation_h: win.dilation[0],
-        dilation_w: win.dilation[1],
-        padding: win.padding,
-        input_zero_point: r.i32(case, "input_zero_point", at)?,
-        output_zero_point: r.i32(case, "output_zero_point", at)?,
-        activation: r.activation(case, at)?,
+        input: c.input_shape,
+        filter: c.filter_shape,
+        output: c.output_shape,
+        stride_h: c.stride[0],
+        stride_w: c.stride[1],
+        dilation_h: c.dilation[0],
+        dilation_w: c.dilation[1],
+        padding: c.padding,
+        input_zero_point: c.input_zero_point,
+        output_zero_point: c.output_zero_point,
+        activation: c.activation,
     };
-    let bias = r.bias(case, at)?;
-    let multipliers = match r.conv_multipliers(case, at, profile, params.output.c, false)? {
+    let multipliers = match c.multipliers {
         Ok(m) => m,
-        Err(msg) => {
-            return Ok(CaseResult::Failed(Mismatch {
-                what: "error".into(),
-                index: 0,
-                expected: "a result".into(),
-                actual: msg,
-            }))
-        }
+        Err(msg) => return Ok(failed_with(msg)),
     };
     let requant = Requant::per_channel(profile, &multipliers);
-    let mut out = vec![0i8; expected.data.len()];
+    let mut out = vec![0i8; c.expected.data.len()];
     let mut scratch = vec![0i16; params.scratch_len()];
-    Ok(
-        match kernels::conv2d(
-            &params,
-            &requant,
-            &input.data,
-            &filter.data,
-            bias.as_deref(),
-            &mut out,
-            &mut scratch,
-        ) {
-            Ok(()) => compare("output", &expected.data, &out),
-            Err(e) => core_error(e),
-        },
-    )
+    let result = kernels::conv2d(
+        &params,
+        &requant,
+        &c.input.data,
+        &c.filter.data,
+        c.bias.as_deref(),
+        &mut out,
+        &mut scratch,
+    );
+    Ok(match result {
+        Ok(()) => compare("output", &c.expected.data, &out),
+        Err(e) => core_error(e),
+    })
 }
 
 fn run_depthwise(
@@ -694,57 +721,45 @@ fn run_depthwise(
     case: &Value,
     at: &str,
 ) -> Result<CaseResult, VectorFileError> {
-    let input = r.tensor_i8(case, "input", at)?;
-    let filter = r.tensor_i8(case, "filter", at)?;
-    let expected = r.tensor_i8(case, "output", at)?;
-    let win = window_fields(r, case, at)?;
     let dm = r.i32(case, "depth_multiplier", at)?;
     if dm < 0 {
         return Err(r.err(&join(at, "depth_multiplier"), "must not be negative"));
     }
+    let c = conv_case(r, profile, case, at)?;
     let params = DepthwiseConv2dParams {
-        input: r.shape4(&input.shape, &join(at, "input"))?,
-        filter: r.shape4(&filter.shape, &join(at, "filter"))?,
-        output: r.shape4(&expected.shape, &join(at, "output"))?,
+        input: c.input_shape,
+        filter: c.filter_shape,
+        output: c.output_shape,
         depth_multiplier: dm as usize,
-        stride_h: win.stride[0],
-        stride_w: win.stride[1],
-        dilation_h: win.dilation[0],
-        dilation_w: win.dilation[1],
-        padding: win.padding,
-        input_zero_point: r.i32(case, "input_zero_point", at)?,
-        output_zero_point: r.i32(case, "output_zero_point", at)?,
-        activation: r.activation(case, at)?,
+        stride_h: c.stride[0],
+        stride_w: c.stride[1],
+        dilation_h: c.dilation[0],
+        dilation_w: c.dilation[1],
+        padding: c.padding,
+        input_zero_point: c.input_zero_point,
+        output_zero_point: c.output_zero_point,
+        activation: c.activation,
     };
-    let bias = r.bias(case, at)?;
-    let multipliers = match r.conv_multipliers(case, at, profile, params.output.c, false)? {
+    let multipliers = match c.multipliers {
         Ok(m) => m,
-        Err(msg) => {
-            return Ok(CaseResult::Failed(Mismatch {
-                what: "error".into(),
-                index: 0,
-                expected: "a result".into(),
-                actual: msg,
-            }))
-        }
+        Err(msg) => return Ok(failed_with(msg)),
     };
     let requant = Requant::per_channel(profile, &multipliers);
-    let mut out = vec![0i8; expected.data.len()];
+    let mut out = vec![0i8; c.expected.data.len()];
     let mut scratch = vec![0i32; params.scratch_len()];
-    Ok(
-        match kernels::depthwise_conv2d(
-            &params,
-            &requant,
-            &input.data,
-            &filter.data,
-            bias.as_deref(),
-            &mut out,
-            &mut scratch,
-        ) {
-            Ok(()) => compare("output", &expected.data, &out),
-            Err(e) => core_error(e),
-        },
-    )
+    let result = kernels::depthwise_conv2d(
+        &params,
+        &requant,
+        &c.input.data,
+        &c.filter.data,
+        c.bias.as_deref(),
+        &mut out,
+        &mut scratch,
+    );
+    Ok(match result {
+        Ok(()) => compare("output", &c.expected.data, &out),
+        Err(e) => core_error(e),
+    })
 }
 
 fn run_pool(r: &Reader, op: &str, case: &Value, at: &str) -> Result<CaseResult, VectorFileError> {
@@ -792,7 +807,7 @@ fn elementwise_inputs(
     r: &Reader,
     case: &Value,
     at: &str,
-) -> Result<(Tensor<i8>, Tensor<i8>, Tensor<i8>), VectorFileError> {
+) -> Result<ElementwiseTensors, VectorFileError> {
     let a = r.tensor_i8(case, "input1", at)?;
     let b = r.tensor_i8(case, "input2", at)?;
     let out = r.tensor_i8(case, "output", at)?;

@@ -276,7 +276,7 @@ impl<'a> Requant<'a> {
     /// The output stage every conv-like kernel ends with: for each `i`,
     /// `out[i] = clamp(rescale(acc[i], first_channel + i) + output_zero_point, act_min, act_max)`.
     /// Writes `min(acc.len(), out.len())` values.
-    #[inline]
+    #[inline(always)]
     pub fn output_row(
         &self,
         acc: &[i32],
@@ -288,20 +288,67 @@ impl<'a> Requant<'a> {
     ) {
         let n = acc.len().min(out.len());
         let (acc, out) = (&acc[..n], &mut out[..n]);
-        match self.profile {
-            Profile::TfliteDouble => {
+        if self.multipliers.len() == 1 {
+            let m = self.multipliers[0];
+            let ms = core::iter::repeat_n(&m, n);
+            output_stage(
+                self.profile,
+                acc,
+                ms,
+                output_zero_point,
+                act_min,
+                act_max,
+                out,
+            );
+        } else {
+            let ms = self
+                .multipliers
+                .get(first_channel..first_channel + n)
+                .unwrap_or(&[]);
+            if ms.len() == n {
+                output_stage(
+                    self.profile,
+                    acc,
+                    ms.iter(),
+                    output_zero_point,
+                    act_min,
+                    act_max,
+                    out,
+                );
+            } else {
+                // Unreachable after `validate`; keep the no-panic promise anyway.
                 for (i, (a, o)) in acc.iter().zip(out.iter_mut()).enumerate() {
-                    let m = self.multiplier(first_channel + i);
-                    let v = multiply_by_quantized_multiplier_double(*a, m.multiplier, m.shift);
+                    let v = self.apply(*a, first_channel + i);
                     *o = clamp_to_i8(v.wrapping_add(output_zero_point), act_min, act_max);
                 }
             }
-            Profile::TfliteSingle => {
-                for (i, (a, o)) in acc.iter().zip(out.iter_mut()).enumerate() {
-                    let m = self.multiplier(first_channel + i);
-                    let v = multiply_by_quantized_multiplier_single(*a, m.multiplier, m.shift);
-                    *o = clamp_to_i8(v.wrapping_add(output_zero_point), act_min, act_max);
-                }
+        }
+    }
+}
+
+/// `out[i] = clamp(rescale(acc[i], m_i) + zp, lo, hi)` with the profile matched once.
+#[inline(always)]
+fn output_stage<'m>(
+    profile: Profile,
+    acc: &[i32],
+    multipliers: impl Iterator<Item = &'m QuantizedMultiplier>,
+    output_zero_point: i32,
+    act_min: i32,
+    act_max: i32,
+    out: &mut [i8],
+) {
+    let items = acc.iter().zip(multipliers).zip(out.iter_mut());
+    match profile {
+        Profile::TfliteDouble => {
+            for ((a, m), o) in items {
+                let v = multiply_by_quantized_multiplier_double(*a, m.multiplier, m.shift);
+                *o = clamp_to_i8(v.wrapping_add(output_zero_point), act_min, act_max);
+            }
+        }
+        Profile::TfliteSingle => {
+            for ((a, m), o) in items {
+                let v = multiply_by_quantized_multiplier_single(*a, m.multiplier, m.shift);
+                *o = clamp_to_i8(v.wrapping_add(output_zero_point), act_min, act_max);
             }
         }
     }

@@ -12,8 +12,8 @@ use crate::arith::activation::ActivationRange;
 use crate::arith::requantize::Requant;
 use crate::Error;
 
-use super::dot::{dot4_i16_i8, dot_i16_i8};
-use super::{check_len, check_zero_points, window_output_size, Padding, Shape4};
+use super::dot::dots_2xn;
+use super::{check_len, check_zero_points, window_output_hw, with_best_isa, Padding, Shape4};
 
 /// Shapes and quantization parameters of one CONV_2D.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,31 +50,27 @@ impl Conv2dParams {
 
     /// The output shape stride, dilation and padding give for `input` and `filter`.
     pub fn expected_output(&self) -> Result<Shape4, Error> {
-        let oh = window_output_size(
-            self.input.h,
+        let (oh, ow) = window_output_hw(
+            self.input,
             self.filter.h,
-            self.stride_h,
-            self.dilation_h,
-            self.padding.top,
-            self.padding.bottom,
-        )?;
-        let ow = window_output_size(
-            self.input.w,
             self.filter.w,
+            self.stride_h,
             self.stride_w,
+            self.dilation_h,
             self.dilation_w,
-            self.padding.left,
-            self.padding.right,
+            self.padding,
         )?;
         Ok(Shape4::new(self.input.n, oh, ow, self.filter.n))
     }
 
-    /// Length of the `i16` scratch: one receptive field of one group, `kh * kw * in_c/groups`.
+    /// Length of the `i16` scratch: two receptive fields of one group,
+    /// `2 * kh * kw * in_c/groups` (two output pixels are computed together).
     pub fn scratch_len(&self) -> usize {
         self.filter
             .h
             .saturating_mul(self.filter.w)
             .saturating_mul(self.filter.c)
+            .saturating_mul(2)
     }
 
     /// Checks every shape and parameter (not the buffers).
@@ -142,124 +138,122 @@ pub fn conv2d(
     scratch: &mut [i16],
 ) -> Result<(), Error> {
     params.validate_buffers(requant, input, filter, bias, output, scratch)?;
+    with_best_isa(|| run_validated(params, requant, input, filter, bias, output, scratch));
+    Ok(())
+}
+
+/// The kernel proper; `validate_buffers` has passed.
+#[inline(always)]
+fn run_validated(
+    params: &Conv2dParams,
+    requant: &Requant<'_>,
+    input: &[i8],
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    output: &mut [i8],
+    scratch: &mut [i16],
+) {
     let p = params;
     let (in_h, in_w, in_c) = (p.input.h, p.input.w, p.input.c);
-    let (kh, kw, cin_g) = (p.filter.h, p.filter.w, p.filter.c);
+    let cin_g = p.filter.c;
     let (out_h, out_w, out_c) = (p.output.h, p.output.w, p.output.c);
     let groups = p.groups();
     let out_c_g = out_c / groups;
-    let k_len = kh * kw * cin_g;
-    let patch = &mut scratch[..k_len];
-    let zp_in = p.input_zero_point as i16;
-    let mut acc = [0i32; ACC_BLOCK];
+    let k_len = p.filter.h * p.filter.w * cin_g;
+    let (patch0, rest) = scratch.split_at_mut(k_len);
+    let patch1 = &mut rest[..k_len];
+    let mut acc0 = [0i32; ACC_BLOCK];
+    let mut acc1 = [0i32; ACC_BLOCK];
+    let pixels = out_h * out_w;
+    let batch_len = in_h * in_w * in_c;
 
     for b in 0..p.input.n {
-        let in_batch = &input[b * in_h * in_w * in_c..(b + 1) * in_h * in_w * in_c];
-        for oy in 0..out_h {
-            let iy0 = (oy * p.stride_h) as isize - p.padding.top as isize;
-            for ox in 0..out_w {
-                let ix0 = (ox * p.stride_w) as isize - p.padding.left as isize;
-                let out_base = ((b * out_h + oy) * out_w + ox) * out_c;
-                for g in 0..groups {
+        let in_batch = &input[b * batch_len..(b + 1) * batch_len];
+        for g in 0..groups {
+            // Output pixels two at a time: each weight row is loaded once for both.
+            let mut pix = 0;
+            while pix < pixels {
+                let second = pix + 1 < pixels;
+                gather_patch(p, in_batch, pix / out_w, pix % out_w, g * cin_g, patch0);
+                if second {
                     gather_patch(
+                        p,
                         in_batch,
-                        in_h,
-                        in_w,
-                        in_c,
-                        iy0,
-                        ix0,
-                        kh,
-                        kw,
-                        p.dilation_h,
-                        p.dilation_w,
+                        (pix + 1) / out_w,
+                        (pix + 1) % out_w,
                         g * cin_g,
-                        cin_g,
-                        zp_in,
-                        patch,
+                        patch1,
                     );
-                    let first_oc = g * out_c_g;
-                    let mut oc = first_oc;
-                    let end_oc = first_oc + out_c_g;
-                    while oc < end_oc {
-                        let block = (end_oc - oc).min(ACC_BLOCK);
-                        let accs = &mut acc[..block];
-                        channel_dots(patch, filter, k_len, oc, accs);
-                        if let Some(bias) = bias {
-                            for (a, bv) in accs.iter_mut().zip(&bias[oc..oc + block]) {
-                                *a = a.wrapping_add(*bv);
-                            }
+                } else {
+                    patch1.copy_from_slice(patch0);
+                }
+                let end_oc = (g + 1) * out_c_g;
+                let mut oc = g * out_c_g;
+                while oc < end_oc {
+                    let block = (end_oc - oc).min(ACC_BLOCK);
+                    let (a0, a1) = (&mut acc0[..block], &mut acc1[..block]);
+                    dots_2xn(patch0, patch1, filter, k_len, oc, a0, a1);
+                    if let Some(bias) = bias {
+                        for ((x0, x1), bv) in
+                            a0.iter_mut().zip(a1.iter_mut()).zip(&bias[oc..oc + block])
+                        {
+                            *x0 = x0.wrapping_add(*bv);
+                            *x1 = x1.wrapping_add(*bv);
                         }
+                    }
+                    let out0 = (b * pixels + pix) * out_c + oc;
+                    requant.output_row(
+                        a0,
+                        oc,
+                        p.output_zero_point,
+                        p.activation.min,
+                        p.activation.max,
+                        &mut output[out0..out0 + block],
+                    );
+                    if second {
+                        let out1 = out0 + out_c;
                         requant.output_row(
-                            accs,
+                            a1,
                             oc,
                             p.output_zero_point,
                             p.activation.min,
                             p.activation.max,
-                            &mut output[out_base + oc..out_base + oc + block],
+                            &mut output[out1..out1 + block],
                         );
-                        oc += block;
                     }
+                    oc += block;
                 }
+                pix += 2;
             }
         }
     }
-    Ok(())
 }
 
-/// `accs[j] = Σ_k patch[k] * filter[(first_oc + j) * k_len + k]`, four channels at a time.
-#[inline(always)]
-pub(crate) fn channel_dots(
-    patch: &[i16],
-    filter: &[i8],
-    k_len: usize,
-    first_oc: usize,
-    accs: &mut [i32],
-) {
-    let row = |oc: usize| &filter[oc * k_len..(oc + 1) * k_len];
-    let mut j = 0;
-    while j + 4 <= accs.len() {
-        let oc = first_oc + j;
-        let d = dot4_i16_i8(patch, row(oc), row(oc + 1), row(oc + 2), row(oc + 3));
-        accs[j..j + 4].copy_from_slice(&d);
-        j += 4;
-    }
-    while j < accs.len() {
-        accs[j] = dot_i16_i8(patch, row(first_oc + j));
-        j += 1;
-    }
-}
-
-/// Fills `patch` (`kh * kw * cin_g`, tap-major then channel) with `x - zp_in` for in-image
-/// taps and 0 for padded ones.
-#[allow(clippy::too_many_arguments)]
+/// Fills `patch` (`kh * kw * cin_g`, tap-major then channel) for output pixel `(oy, ox)` with
+/// `x - zp_in` for in-image taps and 0 for padded ones.
 #[inline(always)]
 fn gather_patch(
+    p: &Conv2dParams,
     in_batch: &[i8],
-    in_h: usize,
-    in_w: usize,
-    in_c: usize,
-    iy0: isize,
-    ix0: isize,
-    kh: usize,
-    kw: usize,
-    dil_h: usize,
-    dil_w: usize,
+    oy: usize,
+    ox: usize,
     first_ic: usize,
-    cin_g: usize,
-    zp_in: i16,
     patch: &mut [i16],
 ) {
+    let (in_h, in_w, in_c, cin_g) = (p.input.h, p.input.w, p.input.c, p.filter.c);
+    let iy0 = (oy * p.stride_h) as isize - p.padding.top as isize;
+    let ix0 = (ox * p.stride_w) as isize - p.padding.left as isize;
+    let zp_in = p.input_zero_point as i16;
     let mut pos = 0;
-    for fy in 0..kh {
-        let iy = iy0 + (fy * dil_h) as isize;
+    for fy in 0..p.filter.h {
+        let iy = iy0 + (fy * p.dilation_h) as isize;
         let row_inside = iy >= 0 && (iy as usize) < in_h;
-        for fx in 0..kw {
-            let ix = ix0 + (fx * dil_w) as isize;
+        for fx in 0..p.filter.w {
+            let ix = ix0 + (fx * p.dilation_w) as isize;
             let dst = &mut patch[pos..pos + cin_g];
             if row_inside && ix >= 0 && (ix as usize) < in_w {
                 let src_base = ((iy as usize) * in_w + ix as usize) * in_c + first_ic;
-                let src = &in_batch[src_base..src_base + cin_g];
-                for (d, s) in dst.iter_mut().zip(src) {
+                for (d, s) in dst.iter_mut().zip(&in_batch[src_base..src_base + cin_g]) {
                     *d = *s as i16 - zp_in;
                 }
             } else {

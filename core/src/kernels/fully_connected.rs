@@ -15,8 +15,8 @@ use crate::arith::requantize::Requant;
 use crate::Error;
 
 use super::check_len;
-use super::check_zero_points;
-use super::conv2d::channel_dots;
+use super::dot::dots_2xn;
+use super::{check_zero_points, with_best_isa};
 
 /// Shapes and quantization parameters of one FULLY_CONNECTED.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,9 +38,9 @@ pub struct FullyConnectedParams {
 }
 
 impl FullyConnectedParams {
-    /// Length of the `i16` scratch: one widened input row.
+    /// Length of the `i16` scratch: two widened input rows, `2 * input_depth`.
     pub fn scratch_len(&self) -> usize {
-        self.input_depth
+        self.input_depth.saturating_mul(2)
     }
 
     /// Checks every shape and parameter (not the buffers).
@@ -100,43 +100,93 @@ pub fn fully_connected(
     scratch: &mut [i16],
 ) -> Result<(), Error> {
     params.validate_buffers(requant, input, weights, bias, output, scratch)?;
+    with_best_isa(|| run_validated(params, requant, input, weights, bias, output, scratch));
+    Ok(())
+}
+
+/// The kernel proper; `validate_buffers` has passed.
+#[inline(always)]
+fn run_validated(
+    params: &FullyConnectedParams,
+    requant: &Requant<'_>,
+    input: &[i8],
+    weights: &[i8],
+    bias: Option<&[i32]>,
+    output: &mut [i8],
+    scratch: &mut [i16],
+) {
     let p = params;
     let (k_len, out_d) = (p.input_depth, p.output_depth);
-    let row = &mut scratch[..k_len];
-    let zp_in = p.input_zero_point as i16;
-    let mut acc = [0i32; ACC_BLOCK];
-    for b in 0..p.batches {
-        let x = &input[b * k_len..(b + 1) * k_len];
-        let mut row_sum = 0i32;
-        for (r, xv) in row.iter_mut().zip(x) {
-            *r = *xv as i16 - zp_in;
-            row_sum = row_sum.wrapping_add(*r as i32);
-        }
-        let zp_correction = row_sum.wrapping_mul(p.weights_zero_point);
-        let out_row = &mut output[b * out_d..(b + 1) * out_d];
+    let (row0, rest) = scratch.split_at_mut(k_len);
+    let row1 = &mut rest[..k_len];
+    let mut acc0 = [0i32; ACC_BLOCK];
+    let mut acc1 = [0i32; ACC_BLOCK];
+    // Batch rows two at a time: each weight row is loaded once for both.
+    let mut b = 0;
+    while b < p.batches {
+        let second = b + 1 < p.batches;
+        let corr0 = widen_row(
+            &input[b * k_len..(b + 1) * k_len],
+            p.input_zero_point,
+            p.weights_zero_point,
+            row0,
+        );
+        let corr1 = if second {
+            widen_row(
+                &input[(b + 1) * k_len..(b + 2) * k_len],
+                p.input_zero_point,
+                p.weights_zero_point,
+                row1,
+            )
+        } else {
+            row1.copy_from_slice(row0);
+            corr0
+        };
         let mut o = 0;
         while o < out_d {
             let block = (out_d - o).min(ACC_BLOCK);
-            let accs = &mut acc[..block];
-            channel_dots(row, weights, k_len, o, accs);
-            for a in accs.iter_mut() {
-                *a = a.wrapping_sub(zp_correction);
+            let (a0, a1) = (&mut acc0[..block], &mut acc1[..block]);
+            dots_2xn(row0, row1, weights, k_len, o, a0, a1);
+            for (j, (x0, x1)) in a0.iter_mut().zip(a1.iter_mut()).enumerate() {
+                let bv = bias.map_or(0, |bias| bias[o + j]);
+                *x0 = x0.wrapping_sub(corr0).wrapping_add(bv);
+                *x1 = x1.wrapping_sub(corr1).wrapping_add(bv);
             }
-            if let Some(bias) = bias {
-                for (a, bv) in accs.iter_mut().zip(&bias[o..o + block]) {
-                    *a = a.wrapping_add(*bv);
-                }
-            }
+            let out0 = b * out_d + o;
             requant.output_row(
-                accs,
+                a0,
                 o,
                 p.output_zero_point,
                 p.activation.min,
                 p.activation.max,
-                &mut out_row[o..o + block],
+                &mut output[out0..out0 + block],
             );
+            if second {
+                let out1 = out0 + out_d;
+                requant.output_row(
+                    a1,
+                    o,
+                    p.output_zero_point,
+                    p.activation.min,
+                    p.activation.max,
+                    &mut output[out1..out1 + block],
+                );
+            }
             o += block;
         }
+        b += 2;
     }
-    Ok(())
+}
+
+/// Writes `x - zp_in` into `row` and returns the weights-zero-point correction
+/// `zp_w * Σ (x - zp_in)` (wrapping).
+#[inline]
+fn widen_row(x: &[i8], zp_in: i32, zp_w: i32, row: &mut [i16]) -> i32 {
+    let zp_in = zp_in as i16;
+    let mut sum = 0i32;
+    for (r, xv) in row.iter_mut().zip(x) {
+        *r = *xv as i16 - zp_in;
+        sum = sum.wrapping_add(*r as i32);
+    }
+    sum.wrapping_mul(zp_w)
 }

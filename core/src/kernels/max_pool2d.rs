@@ -2,63 +2,13 @@
 //! `arm_max_pool_s8`): the maximum over the in-image part of the window, clamped to the
 //! activation range. No arithmetic profile is involved.
 
-use crate::arith::activation::ActivationRange;
 use crate::Error;
 
-use super::avg_pool2d::pool_expected_output;
-use super::{check_len, tap_range, Padding, Shape4};
+use super::pool_window::Pool2dParams;
+use super::{check_len, tap_range};
 
 /// Shapes and parameters of one MAX_POOL_2D.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MaxPool2dParams {
-    /// Input `[n, h, w, c]`.
-    pub input: Shape4,
-    /// Output `[n, oh, ow, c]`.
-    pub output: Shape4,
-    /// Window height.
-    pub filter_h: usize,
-    /// Window width.
-    pub filter_w: usize,
-    /// Vertical stride.
-    pub stride_h: usize,
-    /// Horizontal stride.
-    pub stride_w: usize,
-    /// Explicit padding (padded taps are ignored).
-    pub padding: Padding,
-    /// Activation clamp.
-    pub activation: ActivationRange,
-}
-
-impl MaxPool2dParams {
-    /// Checks every shape and parameter (not the buffers).
-    pub fn validate(&self) -> Result<(), Error> {
-        self.input.check_nonzero()?;
-        self.output.check_nonzero()?;
-        if self.filter_h == 0 || self.filter_w == 0 {
-            return Err(Error::ZeroSized);
-        }
-        self.activation.validate()?;
-        let expected = pool_expected_output(
-            self.input,
-            self.filter_h,
-            self.filter_w,
-            self.stride_h,
-            self.stride_w,
-            self.padding,
-        )?;
-        if expected != self.output {
-            return Err(Error::ShapeMismatch);
-        }
-        self.input.elements()?;
-        self.output.elements()?;
-        Ok(())
-    }
-
-    /// Length of the scratch: none.
-    pub fn scratch_len(&self) -> usize {
-        0
-    }
-}
+pub type MaxPool2dParams = Pool2dParams;
 
 /// Runs MAX_POOL_2D; see the module documentation.
 pub fn max_pool2d(params: &MaxPool2dParams, input: &[i8], output: &mut [i8]) -> Result<(), Error> {

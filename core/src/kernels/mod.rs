@@ -15,12 +15,13 @@ pub mod max_pool2d;
 pub mod mean;
 pub mod mul;
 pub mod pad;
+pub mod pool_window;
 pub mod relu;
 pub mod relu6;
 pub mod requantize;
 pub mod softmax;
 
-mod dot;
+pub mod dot;
 
 pub use add::{add, AddParams};
 pub use avg_pool2d::{avg_pool2d, AvgPool2dParams};
@@ -31,6 +32,7 @@ pub use max_pool2d::{max_pool2d, MaxPool2dParams};
 pub use mean::{mean_hw, MeanParams};
 pub use mul::{mul, MulParams};
 pub use pad::{pad, PadParams};
+pub use pool_window::Pool2dParams;
 pub use relu::{relu, ReluParams};
 pub use relu6::{relu6, Relu6Params};
 pub use requantize::{requantize, RequantizeParams};
@@ -179,6 +181,60 @@ pub fn window_output_size(
         return Err(Error::ShapeMismatch);
     }
     Ok((padded - eff) / stride + 1)
+}
+
+/// Output `(height, width)` of a 2-D sliding window (see [`window_output_size`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn window_output_hw(
+    input: Shape4,
+    kernel_h: usize,
+    kernel_w: usize,
+    stride_h: usize,
+    stride_w: usize,
+    dilation_h: usize,
+    dilation_w: usize,
+    padding: Padding,
+) -> Result<(usize, usize), Error> {
+    let oh = window_output_size(
+        input.h,
+        kernel_h,
+        stride_h,
+        dilation_h,
+        padding.top,
+        padding.bottom,
+    )?;
+    let ow = window_output_size(
+        input.w,
+        kernel_w,
+        stride_w,
+        dilation_w,
+        padding.left,
+        padding.right,
+    )?;
+    Ok((oh, ow))
+}
+
+/// Calls `kernel`; on x86-64 with the `std` feature, through a function compiled for AVX2
+/// when the CPU has it, so the same (inlined) kernel code may use 256-bit vectors. The
+/// arithmetic is integer and identical either way.
+#[inline(always)]
+pub(crate) fn with_best_isa<R>(kernel: impl FnOnce() -> R) -> R {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present (checked just above).
+            return unsafe { call_with_avx2(kernel) };
+        }
+    }
+    kernel()
+}
+
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[target_feature(enable = "avx2")]
+unsafe fn call_with_avx2<R>(kernel: impl FnOnce() -> R) -> R {
+    kernel()
 }
 
 /// `len(slice) >= shape.elements()`.

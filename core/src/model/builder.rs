@@ -416,14 +416,14 @@ impl ModelBuilder {
     fn pool(&mut self, max: bool, input: TensorIndex, filter_h: u16, filter_w: u16, window: Window, activation: Activation) -> Result<TensorIndex, Error> {
         let (scale, zero_point) = self.act_quant(input)?;
         let in_shape = self.shape4(input)?;
-        let out_shape = kernels::avg_pool2d::pool_expected_output(
-            in_shape,
-            filter_h.into(),
-            filter_w.into(),
-            window.stride_h.into(),
-            window.stride_w.into(),
-            window.padding,
-        )?;
+        let (stride_h, stride_w) = (usize::from(window.stride_h), usize::from(window.stride_w));
+        let p = window.padding;
+        let out_shape = Shape4::new(
+            in_shape.n,
+            kernels::window_output_size(in_shape.h, filter_h.into(), stride_h, 1, p.top, p.bottom)?,
+            kernels::window_output_size(in_shape.w, filter_w.into(), stride_w, 1, p.left, p.right)?,
+            in_shape.c,
+        );
         let activation = self.activation_clamp(activation, OutQuant::new(scale, zero_point))?;
         let output = self.activation(&out_shape.dims(), scale, zero_point)?;
         let desc = Pool2dDesc { input, output, filter_h, filter_w, window, activation };
