@@ -1,15 +1,9 @@
 //! The `exactq` command-line tool.
-use std::process::ExitCode;
-
 use clap::{Parser, Subcommand};
 use exactq_trainer::cli;
 
 #[derive(Parser)]
-#[command(
-    name = "exactq",
-    version,
-    about = "Bit-exact INT8 quantization-aware training"
-)]
+#[command(name = "exactq", version, about = "Bit-exact INT8 quantization-aware training")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,28 +13,39 @@ struct Cli {
 enum Command {
     /// Run qvec/1 golden kernel vectors through the core and report bit-exactness.
     CheckVectors(cli::check_vectors::CheckVectorsArgs),
+    /// Train a zoo model in float.
+    Train(cli::train::TrainArgs),
+    /// Test-set metric of a checkpoint.
+    Eval(cli::eval::EvalArgs),
+    /// Show what a checkpoint holds.
+    Inspect(cli::inspect::InspectArgs),
     /// Import a full-INT8 TFLite model into the core model format.
     Import(cli::import::ImportArgs),
     /// Run a core model on int8 samples (raw bytes or .npy).
     RunModel(cli::run_model::RunModelArgs),
 }
 
-/// Errors are reported as `error: ...` and exit with status 2.
-fn exit_on_error(result: anyhow::Result<()>) -> ExitCode {
+fn main() -> std::process::ExitCode {
+    cli::tune_malloc();
+    // Bugs must not print backtraces at users: report and exit 2 like any other error.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error: internal error: {info}");
+        std::process::exit(2);
+    }));
+    let result = match Cli::parse().command {
+        // Its own exit codes: 1 = a case failed, 2 = a malformed file.
+        Command::CheckVectors(args) => return cli::check_vectors::run(&args),
+        Command::Train(args) => cli::train::run(args),
+        Command::Eval(args) => cli::eval::run(args),
+        Command::Inspect(args) => cli::inspect::run(args),
+        Command::Import(args) => cli::import::run(args),
+        Command::RunModel(args) => cli::run_model::run(args),
+    };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            std::process::ExitCode::from(2)
         }
-    }
-}
-
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::CheckVectors(args) => cli::check_vectors::run(&args),
-        Command::Import(args) => exit_on_error(cli::import::run(args)),
-        Command::RunModel(args) => exit_on_error(cli::run_model::run(args)),
     }
 }

@@ -1,0 +1,277 @@
+//! 2-D convolution on NHWC activations with TFLite filter layouts.
+//!
+//! Regular convolution (groups = 1): filter OHWI `[out_c, kh, kw, in_c]`; forward is im2col
+//! followed by one GEMM against the filter (its rows are already the im2col column order
+//! `(ky, kx, cin)`), backward is two GEMMs and a col2im scatter-add.
+//! Depthwise convolution (groups = in_c): filter `[1, kh, kw, out_c]`, output channel
+//! `oc = ic * multiplier + m` as in TFLite; direct loops.
+
+use rayon::prelude::*;
+
+use super::gemm::{matmul, View};
+use crate::nn::graph::Conv2dSpec;
+use crate::nn::tape::{Tape, Var};
+use crate::nn::NnError;
+
+/// Geometry of one convolution call, derived from the spec and the input shape.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    oh: usize,
+    ow: usize,
+    oc: usize,
+}
+
+/// Output spatial size along one axis (floor division, as TFLite and PyTorch).
+pub fn output_size(input: usize, kernel: usize, stride: usize, pad_before: usize, pad_after: usize, dilation: usize) -> Option<usize> {
+    let span = dilation * (kernel - 1) + 1;
+    let padded = input + pad_before + pad_after;
+    if padded < span || stride == 0 {
+        return None;
+    }
+    Some((padded - span) / stride + 1)
+}
+
+fn geometry(spec: &Conv2dSpec, x: &[usize]) -> Result<Geometry, NnError> {
+    let &[n, h, w, c] = x else {
+        return Err(NnError::Shape(format!("conv2d expects NHWC input, got {x:?}")));
+    };
+    if c != spec.in_c {
+        return Err(NnError::Shape(format!("conv2d expects {} input channels, got {c}", spec.in_c)));
+    }
+    let p = spec.padding;
+    let oh = output_size(h, spec.kh, spec.stride_h, p.top, p.bottom, spec.dilation_h);
+    let ow = output_size(w, spec.kw, spec.stride_w, p.left, p.right, spec.dilation_w);
+    match (oh, ow) {
+        (Some(oh), Some(ow)) => Ok(Geometry { n, h, w, c, oh, ow, oc: spec.out_c }),
+        _ => Err(NnError::Shape(format!("conv2d kernel larger than padded input {h}x{w}"))),
+    }
+}
+
+/// Input row/column of output position `o`, kernel tap `k` (may be out of bounds).
+#[inline]
+fn tap(o: usize, k: usize, stride: usize, dilation: usize, pad: usize) -> isize {
+    (o * stride + k * dilation) as isize - pad as isize
+}
+
+/// Applies a convolution. `bias` is `[out_c]` when the spec has one.
+pub fn conv2d(tape: &mut Tape, x: &Var, weight: &Var, bias: Option<&Var>, spec: &Conv2dSpec) -> Result<Var, NnError> {
+    let g = geometry(spec, x.shape())?;
+    let expect = spec.weight_shape();
+    if weight.shape() != expect.as_slice() {
+        return Err(NnError::Shape(format!("conv2d weight {:?}, expected {expect:?}", weight.shape())));
+    }
+    if let Some(b) = bias {
+        if b.shape() != [spec.out_c] {
+            return Err(NnError::Shape(format!("conv2d bias {:?}, expected [{}]", b.shape(), spec.out_c)));
+        }
+    }
+    if spec.groups == 1 {
+        regular(tape, x, weight, bias, spec, g)
+    } else if spec.is_depthwise() {
+        depthwise(tape, x, weight, bias, spec, g)
+    } else {
+        Err(NnError::Unsupported(format!("conv2d with groups = {} (only 1 or in_c)", spec.groups)))
+    }
+}
+
+fn is_pointwise(spec: &Conv2dSpec) -> bool {
+    spec.kh == 1 && spec.kw == 1 && spec.stride_h == 1 && spec.stride_w == 1 && spec.padding.is_zero()
+}
+
+fn im2col(x: &[f32], spec: &Conv2dSpec, g: Geometry) -> Vec<f32> {
+    let k = spec.kh * spec.kw * g.c;
+    let mut cols = vec![0.0f32; g.n * g.oh * g.ow * k];
+    cols.par_chunks_mut(g.oh * g.ow * k).enumerate().for_each(|(n, image_cols)| {
+        let image = &x[n * g.h * g.w * g.c..(n + 1) * g.h * g.w * g.c];
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let row = &mut image_cols[(oy * g.ow + ox) * k..(oy * g.ow + ox + 1) * k];
+                for ky in 0..spec.kh {
+                    let iy = tap(oy, ky, spec.stride_h, spec.dilation_h, spec.padding.top);
+                    for kx in 0..spec.kw {
+                        let ix = tap(ox, kx, spec.stride_w, spec.dilation_w, spec.padding.left);
+                        if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                            continue; // stays zero: padding
+                        }
+                        let src = (iy as usize * g.w + ix as usize) * g.c;
+                        let dst = (ky * spec.kw + kx) * g.c;
+                        row[dst..dst + g.c].copy_from_slice(&image[src..src + g.c]);
+                    }
+                }
+            }
+        }
+    });
+    cols
+}
+
+fn col2im(cols: &[f32], spec: &Conv2dSpec, g: Geometry) -> Vec<f32> {
+    let k = spec.kh * spec.kw * g.c;
+    let mut dx = vec![0.0f32; g.n * g.h * g.w * g.c];
+    dx.par_chunks_mut(g.h * g.w * g.c).enumerate().for_each(|(n, image)| {
+        let image_cols = &cols[n * g.oh * g.ow * k..(n + 1) * g.oh * g.ow * k];
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let row = &image_cols[(oy * g.ow + ox) * k..(oy * g.ow + ox + 1) * k];
+                for ky in 0..spec.kh {
+                    let iy = tap(oy, ky, spec.stride_h, spec.dilation_h, spec.padding.top);
+                    for kx in 0..spec.kw {
+                        let ix = tap(ox, kx, spec.stride_w, spec.dilation_w, spec.padding.left);
+                        if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                            continue;
+                        }
+                        let dst = (iy as usize * g.w + ix as usize) * g.c;
+                        let src = (ky * spec.kw + kx) * g.c;
+                        for (d, s) in image[dst..dst + g.c].iter_mut().zip(&row[src..src + g.c]) {
+                            *d += *s;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    dx
+}
+
+/// Adds `bias[c]` to every row of a row-major `[rows, c]` matrix.
+fn add_bias(y: &mut [f32], bias: &[f32]) {
+    y.par_chunks_mut(bias.len() * 256).for_each(|rows| {
+        for row in rows.chunks_mut(bias.len()) {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v += *b;
+            }
+        }
+    });
+}
+
+/// Sums a row-major `[rows, c]` matrix over its rows, in row order (deterministic).
+pub(crate) fn column_sums(m: &[f32], c: usize) -> Vec<f32> {
+    let mut acc = vec![0.0f32; c];
+    for row in m.chunks(c) {
+        for (a, v) in acc.iter_mut().zip(row) {
+            *a += *v;
+        }
+    }
+    acc
+}
+
+fn regular(tape: &mut Tape, x: &Var, weight: &Var, bias: Option<&Var>, spec: &Conv2dSpec, g: Geometry) -> Result<Var, NnError> {
+    let rows = g.n * g.oh * g.ow;
+    let k = spec.kh * spec.kw * g.c;
+    let xd = x.to_vec();
+    let wd = weight.to_vec();
+    let pointwise = is_pointwise(spec);
+    let cols = if pointwise { xd } else { im2col(&xd, spec, g) };
+    let mut y = vec![0.0f32; rows * g.oc];
+    matmul(&mut y, false, View::rows(&cols, rows, k), View::rows(&wd, g.oc, k).t());
+    if let Some(b) = bias {
+        add_bias(&mut y, &b.to_vec());
+    }
+    let spec = *spec;
+    let has_bias = bias.is_some();
+    let mut inputs = vec![x, weight];
+    inputs.extend(bias);
+    tape.custom_op(
+        &inputs,
+        y,
+        vec![g.n, g.oh, g.ow, g.oc],
+        Box::new(move |dy| {
+            let mut dw = vec![0.0f32; g.oc * k];
+            matmul(&mut dw, false, View::rows(dy, rows, g.oc).t(), View::rows(&cols, rows, k));
+            let mut dcols = vec![0.0f32; rows * k];
+            matmul(&mut dcols, false, View::rows(dy, rows, g.oc), View::rows(&wd, g.oc, k));
+            let dx = if pointwise { dcols } else { col2im(&dcols, &spec, g) };
+            let mut grads = vec![Some(dx), Some(dw)];
+            if has_bias {
+                grads.push(Some(column_sums(dy, g.oc)));
+            }
+            grads
+        }),
+    )
+}
+
+fn depthwise(tape: &mut Tape, x: &Var, weight: &Var, bias: Option<&Var>, spec: &Conv2dSpec, g: Geometry) -> Result<Var, NnError> {
+    let mult = g.oc / g.c;
+    let xd = x.to_vec();
+    let wd = weight.to_vec();
+    let bd = bias.map(|b| b.to_vec());
+    let spec = *spec;
+    // Visits every (output pixel, kernel tap) pair of image n that reads inside the input.
+    let for_each_tap = move |f: &mut dyn FnMut(usize, usize, usize)| {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                for ky in 0..spec.kh {
+                    let iy = tap(oy, ky, spec.stride_h, spec.dilation_h, spec.padding.top);
+                    for kx in 0..spec.kw {
+                        let ix = tap(ox, kx, spec.stride_w, spec.dilation_w, spec.padding.left);
+                        if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                            continue;
+                        }
+                        // (output pixel, input pixel, tap)
+                        f(oy * g.ow + ox, iy as usize * g.w + ix as usize, ky * spec.kw + kx);
+                    }
+                }
+            }
+        }
+    };
+    let mut y = vec![0.0f32; g.n * g.oh * g.ow * g.oc];
+    y.par_chunks_mut(g.oh * g.ow * g.oc).enumerate().for_each(|(n, out)| {
+        let image = &xd[n * g.h * g.w * g.c..(n + 1) * g.h * g.w * g.c];
+        if let Some(b) = &bd {
+            for px in out.chunks_mut(g.oc) {
+                px.copy_from_slice(b);
+            }
+        }
+        for_each_tap(&mut |o, i, t| {
+            for oc in 0..g.oc {
+                out[o * g.oc + oc] += image[i * g.c + oc / mult] * wd[t * g.oc + oc];
+            }
+        });
+    });
+    let has_bias = bias.is_some();
+    let mut inputs = vec![x, weight];
+    inputs.extend(bias);
+    tape.custom_op(
+        &inputs,
+        y,
+        vec![g.n, g.oh, g.ow, g.oc],
+        Box::new(move |dy| {
+            let taps = spec.kh * spec.kw;
+            let image_len = g.h * g.w * g.c;
+            let out_len = g.oh * g.ow * g.oc;
+            let mut dx = vec![0.0f32; g.n * image_len];
+            // Per-image weight gradients, summed afterwards in image order (deterministic).
+            let partial_dw: Vec<Vec<f32>> = dx
+                .par_chunks_mut(image_len)
+                .enumerate()
+                .map(|(n, dimage)| {
+                    let image = &xd[n * image_len..(n + 1) * image_len];
+                    let dout = &dy[n * out_len..(n + 1) * out_len];
+                    let mut dw = vec![0.0f32; taps * g.oc];
+                    for_each_tap(&mut |o, i, t| {
+                        for oc in 0..g.oc {
+                            let go = dout[o * g.oc + oc];
+                            dimage[i * g.c + oc / mult] += go * wd[t * g.oc + oc];
+                            dw[t * g.oc + oc] += go * image[i * g.c + oc / mult];
+                        }
+                    });
+                    dw
+                })
+                .collect();
+            let mut dw = vec![0.0f32; taps * g.oc];
+            for p in &partial_dw {
+                for (a, v) in dw.iter_mut().zip(p) {
+                    *a += *v;
+                }
+            }
+            let mut grads = vec![Some(dx), Some(dw)];
+            if has_bias {
+                grads.push(Some(column_sums(dy, g.oc)));
+            }
+            grads
+        }),
+    )
+}
