@@ -12,6 +12,10 @@ echo "== core builds for Cortex-M4F and Cortex-M0 (no FPU)"
 cargo build -q -p exactq-core --target thumbv7em-none-eabihf
 cargo build -q -p exactq-core --target thumbv6m-none-eabi
 
+echo "== TFLite import: 42 committed fixtures imported and run == TFLite Micro, byte for byte; hostile files refused"
+# A few seconds once built; the same tests run again below as part of the workspace.
+cargo test -q -p exactq-trainer --test tflite_parity --test tflite_hostile --test cli_import
+
 echo "== unit, property and integration tests"
 # Includes the trainer's stage (trainer/tests: FD gradient checks, digits-cnn >= 97 %, exact
 # resume, same-seed bytes, kill -9 mid-checkpoint, bad input; ~20 s after the build).

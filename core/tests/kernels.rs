@@ -289,8 +289,11 @@ proptest! {
         mean_hw(&p, &Requant::per_tensor(profile, &m), &x, &mut out, &mut scratch).unwrap();
         for bn in 0..n { for ch in 0..c {
             let sum: i128 = (0..h * w).map(|px| x[(bn * h * w + px) * c + ch] as i128 - p.input_zero_point as i128).sum();
-            let scaled = requant_oracle(sum, m, profile);
-            let avg = common::round_half_away_div(scaled as i128, (h * w) as i128) as i32;
+            // TFLM `QuantizedMeanOrSum`: 1/n folded into the multiplier, then one requantization.
+            let count = (h * w) as i64;
+            let k = (63 - (count as u64).leading_zeros() as i32).min(32).min(31 + m.shift);
+            let folded = QuantizedMultiplier::new((((m.multiplier as i64) << k) / count) as i32, m.shift - k);
+            let avg = requant_oracle(sum, folded, profile);
             prop_assert_eq!(out[bn * c + ch], out_i8(avg, p.output_zero_point, ActivationRange::FULL));
         }}
     }

@@ -78,6 +78,7 @@
 pub mod checkpoint;
 pub mod cli;
 pub mod data;
+pub mod import;
 pub mod nn;
 pub mod onnx;
 pub mod quant;

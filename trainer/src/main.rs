@@ -31,6 +31,10 @@ enum Command {
     Run(cli::run::RunArgs),
     /// Write the ONNX (QDQ) form of a quantized model, optionally with a test set as .npy.
     ExportOnnx(cli::export_onnx::ExportOnnxArgs),
+    /// Import a full-INT8 TFLite model into the core model format.
+    Import(cli::import::ImportArgs),
+    /// Run a core model on int8 samples (raw bytes or .npy).
+    RunModel(cli::run_model::RunModelArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +56,8 @@ fn main() -> std::process::ExitCode {
         Command::Export(args) => cli::export::run(args),
         Command::Run(args) => cli::run::run(args),
         Command::ExportOnnx(args) => cli::export_onnx::run(args),
+        Command::Import(args) => cli::import::run(args),
+        Command::RunModel(args) => cli::run_model::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

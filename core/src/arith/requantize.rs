@@ -413,14 +413,20 @@ impl<'a> Requant<'a> {
         }
     }
 
-    /// MEAN's rescale of a sum of `count` values: fixed point as TFLite Micro does it
-    /// (`requant(acc)`, then divide by `count` rounding half away); float as one product
-    /// `acc · (scale / count)` rounded half even (`count` as f32, the division in f32).
+    /// MEAN's rescale of a sum of `count` values. Fixed point as TFLite Micro's
+    /// `QuantizedMeanOrSum`: `1 / count` folded into the multiplier
+    /// ([`crate::kernels::mean::fold_count_into_multiplier`]), then one requantization. Float:
+    /// one product `acc · (scale / count)` (`count` as f32, the division in f32), half even.
     #[inline(always)]
     pub fn apply_mean(&self, acc: i32, count: i32) -> i32 {
         match self.kind {
             Kind::Fixed(_) => {
-                crate::kernels::avg_pool2d::divide_round_half_away(self.apply(acc, 0), count)
+                let count = u32::try_from(count).unwrap_or(0);
+                match crate::kernels::mean::fold_count_into_multiplier(self.multiplier(0), count) {
+                    Ok(m) => multiply_by_quantized_multiplier(acc, m, self.profile),
+                    // A zero count is refused by `MeanParams::validate` before any rescale.
+                    Err(_) => 0,
+                }
             }
             #[cfg(feature = "float-requant")]
             Kind::Float(f) => {

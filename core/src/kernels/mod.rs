@@ -14,7 +14,10 @@ pub mod fully_connected;
 pub mod max_pool2d;
 pub mod mean;
 pub mod mul;
+pub mod pad;
 pub mod pool_window;
+pub mod relu;
+pub mod relu6;
 pub mod requantize;
 pub mod softmax;
 
@@ -28,7 +31,10 @@ pub use fully_connected::{fully_connected, FullyConnectedParams};
 pub use max_pool2d::{max_pool2d, MaxPool2dParams};
 pub use mean::{mean_hw, MeanParams};
 pub use mul::{mul, MulParams};
+pub use pad::{pad, PadParams};
 pub use pool_window::Pool2dParams;
+pub use relu::{relu, ReluParams};
+pub use relu6::{relu6, Relu6Params};
 pub use requantize::{requantize, RequantizeParams};
 pub use softmax::{softmax, SoftmaxParams};
 

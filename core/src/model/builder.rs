@@ -36,7 +36,7 @@ use super::load::{byte_len, element_count, Model};
 use super::ops;
 use crate::arith::multiplier::{
     add_multipliers, conv_per_channel_multipliers, fully_connected_per_tensor_multiplier, mul_multiplier,
-    requantize_multiplier, softmax_multiplier,
+    relu_multiplier, requantize_multiplier, softmax_multiplier,
 };
 use crate::arith::{activation_range, Activation};
 use crate::kernels::{self, Padding, Shape4};
@@ -473,6 +473,55 @@ impl ModelBuilder {
         let shape: Vec<usize> = self.desc(input)?.shape.iter().map(|&d| d as usize).collect();
         let output = self.activation(&shape, out.scale, out.zero_point)?;
         self.push_op(OpDesc::Requantize(RequantizeDesc { input, output, rescale }))?;
+        Ok(output)
+    }
+
+    /// MEAN over H and W keeping the reduced dimensions (TFLite MEAN, `keep_dims = true`):
+    /// `[n, h, w, c]` → `[n, 1, 1, c]`.
+    pub fn mean_keep_dims(&mut self, input: TensorIndex, out: OutQuant) -> Result<TensorIndex, Error> {
+        let s = self.shape4(input)?;
+        let rescale = requantize_multiplier(self.act_quant(input)?.0, out.scale, self.profile)?;
+        let output = self.activation(&[s.n, 1, 1, s.c], out.scale, out.zero_point)?;
+        self.push_op(OpDesc::GlobalAveragePool(GlobalAveragePoolDesc { input, output, rescale }))?;
+        Ok(output)
+    }
+
+    /// PAD a 4-D tensor by `before`/`after` elements per dimension with its zero point (TFLM
+    /// pads int8 with the output zero point; the output keeps the input's quantization).
+    pub fn pad(&mut self, input: TensorIndex, before: [u16; 4], after: [u16; 4]) -> Result<TensorIndex, Error> {
+        let (scale, zero_point) = self.act_quant(input)?;
+        let pad_value = i8::try_from(zero_point).map_err(|_| ModelError::BadQuantization { tensor_or_op: input })?;
+        let params = kernels::PadParams {
+            input: self.shape4(input)?,
+            before: before.map(usize::from),
+            after: after.map(usize::from),
+            pad_value,
+        };
+        let output = self.activation(&params.output()?.dims(), scale, zero_point)?;
+        self.push_op(OpDesc::Pad(PadDesc { input, output, before, after, pad_value }))?;
+        Ok(output)
+    }
+
+    /// Standalone RELU into `out` (TFLM `CalculateReluOpData`: multiplier `f32(s_in / s_out)`,
+    /// clamp `[max(-128, zp_out), 127]`).
+    pub fn relu(&mut self, input: TensorIndex, out: OutQuant) -> Result<TensorIndex, Error> {
+        let rescale = relu_multiplier(self.act_quant(input)?.0, out.scale, self.profile)?;
+        let activation = self.activation_clamp(Activation::Relu, out)?;
+        let shape: Vec<usize> = self.desc(input)?.shape.iter().map(|&d| d as usize).collect();
+        let output = self.activation(&shape, out.scale, out.zero_point)?;
+        self.push_op(OpDesc::Relu(ReluDesc { input, output, rescale, activation }))?;
+        Ok(output)
+    }
+
+    /// Standalone RELU6 as TFLM runs it: clamp to `[zp_in, quantize(6, s_in, zp_in)]` without
+    /// rescaling. `out` is the quantization the output tensor *declares* (TFLM ignores it).
+    pub fn relu6(&mut self, input: TensorIndex, out: OutQuant) -> Result<TensorIndex, Error> {
+        let (s_in, zp_in) = self.act_quant(input)?;
+        let bounds = ActivationRange::new(zp_in, i32::from(crate::arith::quantize::quantize_f32(6.0, s_in, zp_in)));
+        bounds.validate()?;
+        let shape: Vec<usize> = self.desc(input)?.shape.iter().map(|&d| d as usize).collect();
+        let output = self.activation(&shape, out.scale, out.zero_point)?;
+        self.push_op(OpDesc::Relu6(Relu6Desc { input, output, bounds }))?;
         Ok(output)
     }
 

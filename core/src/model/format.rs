@@ -217,6 +217,39 @@ pub struct RequantizeDesc {
     pub rescale: QuantizedMultiplier,
 }
 
+/// PAD (TFLite Micro `pad.cc`, int8, 4-D): the input is copied into the output's interior and
+/// every added element is `pad_value` (TFLM: the output zero point). Same quantization in and out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PadDesc {
+    pub input: TensorIndex,
+    pub output: TensorIndex,
+    /// Elements added before each dimension `[n, h, w, c]`.
+    pub before: [u16; 4],
+    /// Elements added after each dimension.
+    pub after: [u16; 4],
+    pub pad_value: i8,
+}
+
+/// Standalone RELU (TFLite Micro `ReluQuantized`): `y = clamp(zp_out + MBQM(x − zp_in, rescale),
+/// activation)` with `rescale = f32(s_in / s_out)` and `activation = [max(−128, zp_out), 127]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ReluDesc {
+    pub input: TensorIndex,
+    pub output: TensorIndex,
+    pub rescale: QuantizedMultiplier,
+    pub activation: ActivationRange,
+}
+
+/// Standalone RELU6 (TFLite Micro `Relu6Quantized`): `y = clamp(x, bounds)` with
+/// `bounds = [zp_in, quantize(6.0, s_in, zp_in)]` from the *input* quantization. TFLM does not
+/// rescale, whatever the output tensor's quantization says; neither does this op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Relu6Desc {
+    pub input: TensorIndex,
+    pub output: TensorIndex,
+    pub bounds: ActivationRange,
+}
+
 /// One op of the graph. The postcard variant index is the opcode (docs/model-format.md);
 /// new ops are appended, never inserted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -232,6 +265,9 @@ pub enum OpDesc {
     Softmax(SoftmaxDesc),
     Reshape(ReshapeDesc),
     Requantize(RequantizeDesc),
+    Pad(PadDesc),
+    Relu(ReluDesc),
+    Relu6(Relu6Desc),
 }
 
 /// A byte range of the arena.
@@ -273,6 +309,9 @@ impl OpDesc {
             OpDesc::Softmax(d) => d.output,
             OpDesc::Reshape(d) => d.output,
             OpDesc::Requantize(d) => d.output,
+            OpDesc::Pad(d) => d.output,
+            OpDesc::Relu(d) => d.output,
+            OpDesc::Relu6(d) => d.output,
         }
     }
 
@@ -289,6 +328,9 @@ impl OpDesc {
             OpDesc::Softmax(d) => [Some(d.input), None, None],
             OpDesc::Reshape(d) => [Some(d.input), None, None],
             OpDesc::Requantize(d) => [Some(d.input), None, None],
+            OpDesc::Pad(d) => [Some(d.input), None, None],
+            OpDesc::Relu(d) => [Some(d.input), None, None],
+            OpDesc::Relu6(d) => [Some(d.input), None, None],
         }
     }
 
@@ -306,6 +348,9 @@ impl OpDesc {
             OpDesc::Softmax(_) => "softmax",
             OpDesc::Reshape(_) => "reshape",
             OpDesc::Requantize(_) => "requantize",
+            OpDesc::Pad(_) => "pad",
+            OpDesc::Relu(_) => "relu",
+            OpDesc::Relu6(_) => "relu6",
         }
     }
 }

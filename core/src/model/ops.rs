@@ -22,6 +22,9 @@ pub(crate) enum Prepared<'m> {
     Softmax { params: kernels::SoftmaxParams, input: TensorIndex },
     Reshape { input: TensorIndex },
     Requantize { params: kernels::RequantizeParams, input: TensorIndex, rescale: QuantizedMultiplier, factors: Factors<'m> },
+    Pad { params: kernels::PadParams, input: TensorIndex },
+    Relu { params: kernels::ReluParams, input: TensorIndex, rescale: QuantizedMultiplier },
+    Relu6 { params: kernels::Relu6Params, input: TensorIndex },
 }
 
 /// The tensor scales a `float-requant` rescale is formed from (`numerator · per_channel[c] /
@@ -322,6 +325,44 @@ pub(crate) fn prepare<'m>(model: &Model<'m>, op: u16, desc: &OpDesc) -> Result<P
             requant(profile, core::slice::from_ref(&d.rescale), &factors).validate(1).map_err(rejects)?;
             Prepared::Requantize { params, input: d.input, rescale: d.rescale, factors }
         }
+        OpDesc::Pad(d) => {
+            let (input, output) = (t(d.input)?, t(d.output)?);
+            let params = kernels::PadParams {
+                input: shape4(input, op)?,
+                before: d.before.map(usize::from),
+                after: d.after.map(usize::from),
+                pad_value: d.pad_value,
+            };
+            params.validate().map_err(rejects)?;
+            if params.output().map_err(rejects)? != shape4(output, op)? {
+                return Err(ModelError::ShapeMismatch { op }.into());
+            }
+            Prepared::Pad { params, input: d.input }
+        }
+        OpDesc::Relu(d) => {
+            let (input, output) = (t(d.input)?, t(d.output)?);
+            if input.shape != output.shape {
+                return Err(ModelError::ShapeMismatch { op }.into());
+            }
+            let params = kernels::ReluParams {
+                len: elements(output, op)?,
+                input_zero_point: zero_point(input),
+                output_zero_point: zero_point(output),
+                activation: d.activation,
+            };
+            params.validate().map_err(rejects)?;
+            Requant::per_tensor(profile, &d.rescale).validate(1).map_err(rejects)?;
+            Prepared::Relu { params, input: d.input, rescale: d.rescale }
+        }
+        OpDesc::Relu6(d) => {
+            let (input, output) = (t(d.input)?, t(d.output)?);
+            if input.shape != output.shape {
+                return Err(ModelError::ShapeMismatch { op }.into());
+            }
+            let params = kernels::Relu6Params { len: elements(output, op)?, bounds: d.bounds };
+            params.validate().map_err(rejects)?;
+            Prepared::Relu6 { params, input: d.input }
+        }
     };
     // Per-channel rescales and biases: one per output channel.
     match &prepared {
@@ -373,6 +414,9 @@ pub(crate) fn scratch_bytes(prepared: &Prepared<'_>) -> usize {
         Prepared::Softmax { params, .. } => (params.scratch_len(), 1),
         Prepared::Requantize { params, .. } => (params.scratch_len(), 1),
         Prepared::Reshape { .. } => (0, 1),
+        Prepared::Pad { params, .. } => (params.scratch_len(), 1),
+        Prepared::Relu { params, .. } => (params.scratch_len(), 1),
+        Prepared::Relu6 { params, .. } => (params.scratch_len(), 1),
     };
     elements.saturating_mul(size)
 }
@@ -434,5 +478,10 @@ pub(crate) fn run(model: &Model<'_>, op: u16, entry: &OpEntry, view: &ArenaView<
         Prepared::Requantize { params, input: x, rescale, factors } => {
             kernels::requantize(&params, &requant(profile, core::slice::from_ref(&rescale), &factors), input(x)?, out)
         }
+        Prepared::Pad { params, input: x } => kernels::pad(&params, input(x)?, out),
+        Prepared::Relu { params, input: x, rescale } => {
+            kernels::relu(&params, &Requant::per_tensor(profile, &rescale), input(x)?, out)
+        }
+        Prepared::Relu6 { params, input: x } => kernels::relu6(&params, input(x)?, out),
     }
 }

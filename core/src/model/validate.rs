@@ -176,6 +176,9 @@ fn operand_roles(op: &OpDesc) -> ([Option<TensorIndex>; 2], [Option<TensorIndex>
         OpDesc::Softmax(d) => ([Some(d.input), None], [None, None]),
         OpDesc::Reshape(d) => ([Some(d.input), None], [None, None]),
         OpDesc::Requantize(d) => ([Some(d.input), None], [None, None]),
+        OpDesc::Pad(d) => ([Some(d.input), None], [None, None]),
+        OpDesc::Relu(d) => ([Some(d.input), None], [None, None]),
+        OpDesc::Relu6(d) => ([Some(d.input), None], [None, None]),
     }
 }
 
@@ -377,6 +380,28 @@ fn check_op(model: &Model<'_>, op: u16, desc: &OpDesc) -> Result<(), Error> {
         }
         OpDesc::Reshape(d) => same_quantization(t(d.input)?, t(d.output)?, op),
         OpDesc::Requantize(d) => check_rescale(d.rescale, scale(d.input)? / scale(d.output)?, op),
+        OpDesc::Pad(d) => {
+            same_quantization(t(d.input)?, t(d.output)?, op)?;
+            if i32::from(d.pad_value) != per_tensor(t(d.output)?, op)?.1 {
+                return err(ModelError::BadOpParams { op });
+            }
+            Ok(())
+        }
+        OpDesc::Relu(d) => {
+            let (s_out, zp_out) = per_tensor(t(d.output)?, op)?;
+            if d.activation.min != zp_out.max(-128) || d.activation.max != 127 {
+                return err(ModelError::BadOpParams { op });
+            }
+            check_rescale(d.rescale, scale(d.input)? / f64::from(s_out), op)
+        }
+        OpDesc::Relu6(d) => {
+            let (s_in, zp_in) = per_tensor(t(d.input)?, op)?;
+            let six = i32::from(crate::arith::quantize::quantize_f32(6.0, s_in, zp_in));
+            if d.bounds.min != zp_in || d.bounds.max != six {
+                return err(ModelError::BadOpParams { op });
+            }
+            Ok(())
+        }
     }
 }
 

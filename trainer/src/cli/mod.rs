@@ -3,14 +3,16 @@
 pub mod check_vectors;
 pub mod eval;
 pub mod export;
+pub mod export_onnx;
 pub mod finetune;
+pub mod import;
+pub mod inspect;
 pub mod qeval;
 pub mod qinspect;
 pub mod quantize;
-pub mod run;
-pub mod export_onnx;
-pub mod inspect;
 pub mod report;
+pub mod run;
+pub mod run_model;
 pub mod train;
 
 use std::io::IsTerminal;
