@@ -8,17 +8,20 @@
 //!    [4] reserved (0), payload, zero padding to the next multiple of 16
 //! ```
 //!
-//! The trainer writes it itself until `core/src/model/container.rs` lands; the lead will
-//! switch this module to the core's reader/writer (same bytes).
+//! The bytes are read and written by the core (`exactq_core::model::container`), so a
+//! checkpoint and a device blob can never disagree about the container; this module only adds
+//! owned sections, file paths in error messages and atomic writes.
 
 use std::path::Path;
 
+use exactq_core::model::container::{ContainerWriter, Sections};
+use exactq_core::model::ModelError;
+use exactq_core::Error as CoreError;
+
 use super::CheckpointError;
 
-pub const MAGIC: &[u8; 4] = b"EXQF";
+/// The container version this build reads and writes.
 pub const VERSION: u16 = 1;
-const HEADER_LEN: usize = 16;
-const SECTION_HEADER_LEN: usize = 16;
 
 /// One section: a 4-byte tag and its payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,68 +30,38 @@ pub struct Section {
     pub payload: Vec<u8>,
 }
 
-fn pad16(n: usize) -> usize {
-    n.div_ceil(16) * 16
-}
-
 /// Serialises sections into a container.
 pub fn encode(sections: &[Section]) -> Result<Vec<u8>, CheckpointError> {
-    let count = u16::try_from(sections.len()).map_err(|_| CheckpointError::Invalid("more than 65535 sections".into()))?;
-    let mut out = Vec::new();
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&count.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
+    let invalid = |e: CoreError| CheckpointError::Invalid(format!("cannot write container: {e}"));
+    let mut writer = ContainerWriter::new();
     for s in sections {
-        let len = u32::try_from(s.payload.len()).map_err(|_| CheckpointError::Invalid("section larger than 4 GiB".into()))?;
-        out.extend_from_slice(&s.tag);
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&s.payload).to_le_bytes());
-        out.extend_from_slice(&[0; 4]);
-        out.extend_from_slice(&s.payload);
-        out.resize(pad16(out.len()), 0);
+        writer.section(s.tag, &s.payload).map_err(invalid)?;
     }
-    Ok(out)
-}
-
-fn le_u16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn le_u32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    writer.finish().map_err(invalid)
 }
 
 /// Parses a container, checking magic, version, bounds and every section's CRC.
 pub fn decode(path: &Path, bytes: &[u8]) -> Result<Vec<Section>, CheckpointError> {
-    let bad = |reason: String| CheckpointError::Corrupt { path: path.to_path_buf(), reason };
-    if bytes.len() < HEADER_LEN || &bytes[..4] != MAGIC {
-        return Err(bad("not an exactq file (no EXQF magic)".into()));
-    }
-    let version = le_u16(bytes, 4);
-    if version != VERSION {
-        return Err(CheckpointError::Version { path: path.to_path_buf(), what: "container", found: u32::from(version), supported: u32::from(VERSION) });
-    }
-    let count = le_u16(bytes, 6) as usize;
-    let mut at = HEADER_LEN;
-    let mut sections = Vec::with_capacity(count);
-    for i in 0..count {
-        if at + SECTION_HEADER_LEN > bytes.len() {
-            return Err(bad(format!("truncated: section {i} of {count} header past the end of the file")));
+    let explain = |e: CoreError| match e {
+        CoreError::Model(ModelError::BadMagic) => CheckpointError::Corrupt { path: path.to_path_buf(), reason: "not an exactq file (no EXQF magic)".into() },
+        CoreError::Model(ModelError::UnsupportedContainerVersion { found }) => {
+            CheckpointError::Version { path: path.to_path_buf(), what: "container", found: u32::from(found), supported: u32::from(VERSION) }
         }
-        let mut tag = [0u8; 4];
-        tag.copy_from_slice(&bytes[at..at + 4]);
-        let len = le_u32(bytes, at + 4) as usize;
-        let crc = le_u32(bytes, at + 8);
-        let start = at + SECTION_HEADER_LEN;
-        let payload = bytes.get(start..start + len).ok_or_else(|| {
-            bad(format!("truncated: section `{}` needs {len} bytes, the file ends first", String::from_utf8_lossy(&tag)))
-        })?;
-        if crc32fast::hash(payload) != crc {
-            return Err(bad(format!("section `{}` fails its CRC-32 check", String::from_utf8_lossy(&tag))));
-        }
-        sections.push(Section { tag, payload: payload.to_vec() });
-        at = pad16(start + len);
+        CoreError::Model(ModelError::Truncated { needed, available }) => CheckpointError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("truncated: the file has {available} bytes, its headers need {needed}"),
+        },
+        CoreError::Model(ModelError::SectionCrcMismatch { tag }) => CheckpointError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("section `{}` fails its CRC-32 check", String::from_utf8_lossy(&tag)),
+        },
+        other => CheckpointError::Corrupt { path: path.to_path_buf(), reason: other.to_string() },
+    };
+    let mut sections = Vec::new();
+    for section in Sections::new(bytes).map_err(explain)? {
+        let section = section.map_err(explain)?;
+        section.verify().map_err(explain)?;
+        sections.push(Section { tag: section.tag, payload: section.payload.to_vec() });
     }
     Ok(sections)
 }
