@@ -168,5 +168,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     });
     write_atomic(&out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
     write_atomic(&out.join("history.json"), serde_json::to_string_pretty(&history)?.as_bytes())?;
+    // The report reads what was just written (checkpoints, blob, summary, history).
+    let report = crate::report::write(&out)?;
+    println!("wrote {}", report.display());
     Ok(())
 }
