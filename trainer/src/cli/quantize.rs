@@ -77,14 +77,6 @@ pub fn ptq(fp32: &TrainerState, data: &Dataset, cfg: &PtqConfig) -> anyhow::Resu
     let fp32_metric = crate::train::evaluate(fp32, &data.test, data.task)?.metric;
     let calib = calibration_set(&data.train, cfg.samples, cfg.seed)?;
     let q = quantize(&fp32.graph, &fp32.params, &calib, cfg)?;
-    if !q.dead.is_empty() {
-        eprintln!(
-            "warning: {} activation(s) were constant zero on the {} calibration samples and got the range [0, 1]: {} (dead ReLU? check the data)",
-            q.dead.len(),
-            calib.len(),
-            q.dead.join(", ")
-        );
-    }
     let state = QuantState {
         version: QUNT_VERSION,
         stage: Stage::Ptq,

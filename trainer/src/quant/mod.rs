@@ -32,6 +32,8 @@ pub enum QuantError {
     Unsupported(String),
     #[error("calibration set has {available} samples, {requested} requested")]
     CalibrationTooSmall { available: usize, requested: usize },
+    #[error("tensor `{tensor}` is constant zero on the calibration set (zero range): no int8 scale can represent it; check the data or the network (dead ReLU?)")]
+    ZeroRange { tensor: String },
     #[error("non-finite value (NaN or Inf) in {0}")]
     NonFinite(String),
     #[error("core arithmetic refused {what}: {reason}")]

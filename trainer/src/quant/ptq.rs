@@ -16,7 +16,7 @@ use super::exact::forward_int8_all;
 use super::fold::{fold_batch_norm, Folded};
 use super::kernels::dequantize;
 use super::qmodel::{ProfileName, QOp, QuantModel};
-use super::range::{activation_params, is_dead_range, RangeEstimator, RangeObserver};
+use super::range::{activation_params, RangeEstimator, RangeObserver};
 use super::QuantError;
 
 /// PTQ settings.
@@ -43,9 +43,6 @@ impl Default for PtqConfig {
 pub struct Quantized {
     pub folded: Folded,
     pub model: QuantModel,
-    /// Activation tensors that were constant zero on the calibration set (dead ReLUs); they
-    /// got [`super::range::DEAD_RANGE`]. Worth a warning: the data or the network may be wrong.
-    pub dead: Vec<String>,
 }
 
 /// The calibration subset: `samples` training samples in a seeded random order.
@@ -142,17 +139,13 @@ pub fn quantize(graph: &Graph, params: &ParamStore, calib: &Split, cfg: &PtqConf
             }
         }
     }
-    let mut dead = Vec::new();
     for (qi, o) in observers.iter().enumerate() {
         let (lo, hi) = o.range(&quantization_mse);
-        if is_dead_range(lo, hi) {
-            dead.push(model.quantizers[qi].name.clone());
-        }
         let (scale, zp) = activation_params(&model.quantizers[qi].name, lo, hi)?;
         model.quantizers[qi].zero_point = zp;
         model.scales.get_mut(&format!("{}.scale", model.quantizers[qi].name))?.data = vec![scale];
     }
-    let mut q = Quantized { folded, model, dead };
+    let mut q = Quantized { folded, model };
     if cfg.bias_correction {
         correct_biases(&mut q, calib, d, &float_channel_sums)?;
     }

@@ -117,26 +117,10 @@ impl RangeObserver {
     }
 }
 
-/// The range given to a tensor that was constant zero during calibration. PyTorch's observers
-/// clamp such a scale to float epsilon instead, which makes the producing layer's multiplier
-/// huge and saturates the first non-zero value; [0, 1] keeps every multiplier ordinary and
-/// leaves fine-tuning (LSQ) free to move it.
-pub const DEAD_RANGE: (f32, f32) = (0.0, 1.0);
-
-/// True when `[lo, hi]`, widened to contain 0, has no width an int8 scale can represent.
-pub fn is_dead_range(lo: f32, hi: f32) -> bool {
-    f64::from(hi.max(0.0)) - f64::from(lo.min(0.0)) <= f64::from(f32::MIN_POSITIVE) * 255.0
-}
-
 /// int8 activation parameters `(scale, zero_point)` for the real range `[lo, hi]`, as the
 /// TFLite converter chooses them: the range is widened to contain 0, `scale = range / 255`,
 /// and the zero point is the rounded, clamped `-128 - lo/scale` (from whichever end gives
-/// the smaller error), so 0.0 is exactly representable.
-///
-/// A range of width zero (the tensor was exactly 0 on every calibration sample, typically a
-/// ReLU that never fired) is not an error: it gets [`DEAD_RANGE`], so the layer outputs its
-/// zero point exactly as the float layer outputs 0, and the multipliers of it and its
-/// consumers stay ordinary. Use [`is_dead_range`] to warn about it.
+/// the smaller error), so 0.0 is exactly representable. A range of width zero is an error.
 pub fn activation_params(tensor: &str, lo: f32, hi: f32) -> Result<(f32, i32), QuantError> {
     let (qmin, qmax) = (-128.0f64, 127.0f64);
     let lo = f64::from(lo.min(0.0));
@@ -144,7 +128,9 @@ pub fn activation_params(tensor: &str, lo: f32, hi: f32) -> Result<(f32, i32), Q
     if !lo.is_finite() || !hi.is_finite() {
         return Err(QuantError::NonFinite(format!("range of `{tensor}`")));
     }
-    let (lo, hi) = if is_dead_range(lo as f32, hi as f32) { (f64::from(DEAD_RANGE.0), f64::from(DEAD_RANGE.1)) } else { (lo, hi) };
+    if hi - lo <= f64::from(f32::MIN_POSITIVE) * 255.0 {
+        return Err(QuantError::ZeroRange { tensor: tensor.to_string() });
+    }
     let scale = (hi - lo) / (qmax - qmin);
     let from_min = qmin - lo / scale;
     let from_max = qmax - hi / scale;
@@ -165,9 +151,7 @@ mod tests {
         let (s, zp) = activation_params("t", -1.0, 1.0).unwrap();
         assert!((s - 2.0 / 255.0).abs() < 1e-9);
         assert_eq!(zp, -1); // 127 - 127.5 = -0.5 rounds half away from zero
-        assert!(is_dead_range(0.0, 0.0) && !is_dead_range(0.0, 1e-3));
-        let (s, zp) = activation_params("t", 0.0, 0.0).unwrap();
-        assert_eq!((s, zp), (1.0 / 255.0, -128));
+        assert!(matches!(activation_params("t", 0.0, 0.0), Err(QuantError::ZeroRange { .. })));
     }
 
     #[test]
