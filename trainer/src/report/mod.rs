@@ -14,7 +14,11 @@
 //! | [`DEVICE_BLOB`] | per-layer scales and zero points, int8 outputs (core interpreter), sizes, MACs |
 //! | [`HISTORY`] | FP32 and QAT curves per epoch |
 //! | [`SUMMARY`] | key figures of the run, shown as a table |
-//! | [`FIRMWARE`] | flash, RAM and instructions measured on the emulated Cortex-M |
+//! | [`FIRMWARE`] | flash, RAM and instructions measured on the emulated Cortex-M ([`firmware`]), shown as this run's when an entry's model CRC-32 is the blob's ([`model_crc32`]) |
+//!
+//! `exactq run` writes the page into its run directory; `exactq eval FILE` and
+//! `exactq finetune --out FILE` into `FILE`'s directory, read as a run directory with `FILE` in
+//! the place of its kind of artefact ([`Options::for_file`]).
 
 pub mod analysis;
 pub mod charts;
