@@ -121,7 +121,7 @@ if [ -n "$chromium" ]; then
     grep -q "id=\"$id\"" "$WORK/dom.html" || { echo "check-guide: $id missing from Chromium's DOM of the default run's report" >&2; fail=1; }
   done
   svgs=$(grep -o "<svg" "$WORK/dom.html" | wc -l)
-  [ "$svgs" -ge 3 ] || { echo "check-guide: only $svgs charts in Chromium's DOM" >&2; fail=1; }
+  [ "$svgs" -ge 3 ] || { echo "check-guide: only $svgs charts in Chromium's DOM" >&2; tail -20 "$WORK/chromium.log" >&2; fail=1; }
   echo "check-guide: default run's report rendered by $chromium ($svgs charts in the DOM)"
 else
   [ -z "${CI:-}" ] || { echo "check-guide: chromium is missing on CI" >&2; exit 1; }
