@@ -203,3 +203,41 @@ fn bad_input_is_reported() {
     nan_calib.x[5] = f32::INFINITY;
     assert!(matches!(quantize(&g, &good, &nan_calib, &cfg), Err(QuantError::NonFinite(_))));
 }
+
+/// `QUNT` versions: a checkpoint is written with the oldest version that holds it (1 for the
+/// fixed-point profiles, which exactq builds before float-requant also read; 2 for
+/// float-requant), both load, and a newer or inconsistent version is refused with a message.
+#[test]
+fn checkpoint_versions_are_compatible_and_checked() {
+    use exactq_trainer::checkpoint::container::{decode, encode};
+    use exactq_trainer::quant::qmodel::ProfileName;
+    use exactq_trainer::quant::state::QUNT;
+    let (_, mut state) = digits_ptq();
+    let dir = std::env::temp_dir().join(format!("exactq-qunt-version-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let qunt = |bytes: &[u8]| decode(&dir, bytes).unwrap().into_iter().find(|s| s.tag == QUNT).unwrap().payload;
+    // Re-encodes a checkpoint with its QUNT version replaced (a u32 varint < 128 is one byte).
+    let with_version = |bytes: &[u8], v: u8| {
+        let mut sections = decode(&dir, bytes).unwrap();
+        sections.iter_mut().filter(|s| s.tag == QUNT).for_each(|s| s.payload[0] = v);
+        encode(&sections).unwrap()
+    };
+    let load = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        QuantState::load(&path)
+    };
+    let fixed = state.to_bytes().unwrap();
+    assert_eq!(qunt(&fixed)[0], 1, "fixed-point profiles stay readable by version-1 builds");
+    assert_eq!(load("fixed.ckpt", &fixed).unwrap().model.profile, ProfileName::TfliteDouble);
+    state.model.profile = ProfileName::FloatRequant;
+    state.ptq.profile = ProfileName::FloatRequant;
+    let float = state.to_bytes().unwrap();
+    assert_eq!(qunt(&float)[0], 2);
+    assert_eq!(load("float.ckpt", &float).unwrap().model.profile, ProfileName::FloatRequant);
+    let e = load("newer.ckpt", &with_version(&float, QUNT_VERSION as u8 + 1)).unwrap_err().to_string();
+    assert!(e.contains("newer exactq"), "{e}");
+    let e = load("mislabelled.ckpt", &with_version(&float, 1)).unwrap_err().to_string();
+    assert!(e.contains("cannot hold profile float-requant"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
