@@ -76,6 +76,16 @@ fn run_quantize_finetune_export_eval() {
     assert_eq!(acc(&ok(&["eval", &d("f.qmod"), "--dataset", "digits"])), acc(&ok(&["eval", &d("f.qat")])));
     fails_with_2(&["quantize", &d("fp32.ckpt"), "-o", &d("x.ptq"), "--profile", "float-single"], "float-requant");
 
+    // Constant activations (issue 6, bad input): a layer dead on the calibration set (block1's
+    // batch norm zeroed, so the folded conv outputs 0 and its ReLU output is constant) is an
+    // error naming the tensor, exit 2, nothing written.
+    let mut dead = exactq_trainer::checkpoint::TrainerState::load(&dir.join("fp32.ckpt")).unwrap();
+    for name in ["block1.bn.gamma", "block1.bn.beta"] {
+        dead.params.get_mut(name).unwrap().data.iter_mut().for_each(|v| *v = 0.0);
+    }
+    dead.save(&dir.join("dead.ckpt")).unwrap();
+    fails_with_2(&["quantize", &d("dead.ckpt"), "-o", &d("x.ptq")], "is constant zero on the calibration set (zero range)");
+
     // Wrong stage or model, and outputs that exist.
     fails_with_2(&["finetune", &d("fp32.ckpt"), "-o", &d("x.qat")], "float (fp32) training checkpoint");
     fails_with_2(&["quantize", &d("qat.ckpt"), "-o", &d("x.ptq")], "already a quantized checkpoint");
