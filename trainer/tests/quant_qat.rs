@@ -129,36 +129,44 @@ fn digits_ptq() -> (data::Dataset, QuantState) {
 
 #[test]
 fn qat_resume_is_bit_exact() {
-    let (data, ptq) = digits_ptq();
-    let cfg = QatConfig { lr: 1e-4, scale_lr: 1e-4, batch_size: 64, seed: 9 };
-    let mut straight = ptq.clone();
-    qat::begin(&mut straight, &cfg).unwrap();
-    qat::epoch(&mut straight, &data, &mut |_, _| {}).unwrap();
-    qat::epoch(&mut straight, &data, &mut |_, _| {}).unwrap();
+    let (data, ptq_double) = digits_ptq();
+    // The default profile, and float-requant (its checkpoint is QUNT version 2).
+    let mut ptq_float = ptq_double.clone();
+    ptq_float.model.profile = exactq_trainer::quant::qmodel::ProfileName::FloatRequant;
+    ptq_float.ptq.profile = ptq_float.model.profile;
+    for ptq in [ptq_double, ptq_float] {
+        let profile = ptq.model.profile;
+        let cfg = QatConfig { lr: 1e-4, scale_lr: 1e-4, batch_size: 64, seed: 9 };
+        let mut straight = ptq.clone();
+        qat::begin(&mut straight, &cfg).unwrap();
+        qat::epoch(&mut straight, &data, &mut |_, _| {}).unwrap();
+        qat::epoch(&mut straight, &data, &mut |_, _| {}).unwrap();
 
-    let mut first = ptq.clone();
-    qat::begin(&mut first, &cfg).unwrap();
-    qat::epoch(&mut first, &data, &mut |_, _| {}).unwrap();
-    let dir = std::env::temp_dir().join(format!("exactq-resume-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("qat1.ckpt");
-    first.save(&path, true).unwrap();
-    let mut resumed = QuantState::load(&path).unwrap();
-    qat::begin(&mut resumed, &cfg).unwrap();
-    qat::epoch(&mut resumed, &data, &mut |_, _| {}).unwrap();
-    std::fs::remove_dir_all(&dir).ok();
+        let mut first = ptq.clone();
+        qat::begin(&mut first, &cfg).unwrap();
+        qat::epoch(&mut first, &data, &mut |_, _| {}).unwrap();
+        let dir = std::env::temp_dir().join(format!("exactq-resume-{}-{}", std::process::id(), profile.as_str()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("qat1.ckpt");
+        first.save(&path, true).unwrap();
+        let mut resumed = QuantState::load(&path).unwrap();
+        assert_eq!(resumed.model.profile, profile);
+        qat::begin(&mut resumed, &cfg).unwrap();
+        qat::epoch(&mut resumed, &data, &mut |_, _| {}).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
 
-    let bits = |s: &QuantState| -> Vec<u32> {
-        let mut v: Vec<u32> = s.params.params.iter().chain(&s.model.scales.params).flat_map(|p| p.data.iter().map(|x| x.to_bits())).collect();
-        let q = s.qat.as_ref().unwrap();
-        for o in [&q.weights_opt, &q.scales_opt] {
-            v.extend(o.first.iter().chain(&o.second).flatten().map(|x| x.to_bits()));
-        }
-        v
-    };
-    assert_eq!(bits(&straight), bits(&resumed), "2 epochs straight vs 1 + resume + 1");
-    assert_eq!(straight.qat.as_ref().unwrap().step, resumed.qat.as_ref().unwrap().step);
-    assert_ne!(bits(&straight), bits(&ptq.clone().tap_begin(&cfg)), "fine-tuning changed the network");
+        let bits = |s: &QuantState| -> Vec<u32> {
+            let mut v: Vec<u32> = s.params.params.iter().chain(&s.model.scales.params).flat_map(|p| p.data.iter().map(|x| x.to_bits())).collect();
+            let q = s.qat.as_ref().unwrap();
+            for o in [&q.weights_opt, &q.scales_opt] {
+                v.extend(o.first.iter().chain(&o.second).flatten().map(|x| x.to_bits()));
+            }
+            v
+        };
+        assert_eq!(bits(&straight), bits(&resumed), "2 epochs straight vs 1 + resume + 1 ({profile:?})");
+        assert_eq!(straight.qat.as_ref().unwrap().step, resumed.qat.as_ref().unwrap().step);
+        assert_ne!(bits(&straight), bits(&ptq.clone().tap_begin(&cfg)), "fine-tuning changed the network");
+    }
 }
 
 trait TapBegin {
