@@ -8,7 +8,9 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{matmul, View};
+use std::sync::Arc;
+
+use super::gemm::{matmul, matmul_new, View};
 use super::scratch::Scratch;
 use crate::nn::graph::{Conv2dSpec, Padding};
 use crate::nn::tape::{Tape, Var};
@@ -164,7 +166,7 @@ pub(crate) fn column_sums(m: &[f32], c: usize) -> Vec<f32> {
 /// The GEMM operand holding the input patches: the input itself for a pointwise convolution,
 /// else a pooled im2col matrix.
 enum Patches {
-    Input(Vec<f32>),
+    Input(Arc<Vec<f32>>),
     Im2col(Scratch),
 }
 
@@ -221,34 +223,31 @@ fn input_grad_conv(spec: &Conv2dSpec, g: Geometry, w: &[f32]) -> Option<(Conv2dS
 fn regular(tape: &mut Tape, x: &Var, weight: &Var, bias: Option<&Var>, spec: &Conv2dSpec, g: Geometry) -> Result<Var, NnError> {
     let rows = g.n * g.oh * g.ow;
     let k = spec.kh * spec.kw * g.c;
-    let xd = x.to_vec();
     let wd = weight.to_vec();
     let pointwise = is_pointwise(spec);
-    let cols = if pointwise { Patches::Input(xd) } else { Patches::Im2col(im2col(&xd, spec, g)) };
-    let mut y = vec![0.0f32; rows * g.oc];
-    matmul(&mut y, false, View::rows(&cols, rows, k), View::rows(&wd, g.oc, k).t());
+    // The input is read in place (a pointwise convolution keeps its buffer for dW, shared).
+    let cols = if pointwise { Patches::Input(x.shared()) } else { Patches::Im2col(im2col(x.data(), spec, g)) };
+    let mut y = matmul_new(View::rows(&cols, rows, k), View::rows(&wd, g.oc, k).t());
     if let Some(b) = bias {
-        add_bias(&mut y, &b.to_vec());
+        add_bias(&mut y, b.data());
     }
     let spec = *spec;
     let has_bias = bias.is_some();
     let mut inputs = vec![x, weight];
     inputs.extend(bias);
-    tape.custom_op(
+    tape.custom_op_owned(
         &inputs,
         y,
         vec![g.n, g.oh, g.ow, g.oc],
         Box::new(move |dy| {
-            let mut dw = vec![0.0f32; g.oc * k];
-            matmul(&mut dw, false, View::rows(dy, rows, g.oc).t(), View::rows(&cols, rows, k));
+            let dy = &dy[..];
+            let dw = matmul_new(View::rows(dy, rows, g.oc).t(), View::rows(&cols, rows, k));
             drop(cols);
             let dx = if let Some((back, gb, flipped)) = input_grad_conv(&spec, g, &wd) {
                 let dy_cols = im2col(dy, &back, gb);
                 let kb = back.kh * back.kw * gb.c;
                 let in_rows = g.n * g.h * g.w;
-                let mut dx = vec![0.0f32; in_rows * g.c];
-                matmul(&mut dx, false, View::rows(&dy_cols, in_rows, kb), View::rows(&flipped, g.c, kb).t());
-                dx
+                matmul_new(View::rows(&dy_cols, in_rows, kb), View::rows(&flipped, g.c, kb).t())
             } else {
                 let mut dcols = Scratch::take(rows * k);
                 matmul(&mut dcols, false, View::rows(dy, rows, g.oc), View::rows(&wd, g.oc, k));
@@ -265,7 +264,7 @@ fn regular(tape: &mut Tape, x: &Var, weight: &Var, bias: Option<&Var>, spec: &Co
 
 fn depthwise(tape: &mut Tape, x: &Var, weight: &Var, bias: Option<&Var>, spec: &Conv2dSpec, g: Geometry) -> Result<Var, NnError> {
     let mult = g.oc / g.c;
-    let xd = x.to_vec();
+    let xd = x.shared();
     let wd = weight.to_vec();
     let bd = bias.map(|b| b.to_vec());
     let spec = *spec;
