@@ -36,12 +36,13 @@ impl<'a> View<'a> {
     }
 }
 
-/// `dst[m, n] = a[m, k] · b[k, n]` (or `+=` when `accumulate`), `dst` row-major.
-pub(crate) fn matmul(dst: &mut [f32], accumulate: bool, a: View<'_>, b: View<'_>) {
+/// `dst[m, n] = a[m, k] · b[k, n]` (or `+=` when `accumulate`), `dst` row-major, on the
+/// calling thread only: for callers that parallelise over independent products themselves.
+pub(crate) fn matmul_serial(dst: &mut [f32], accumulate: bool, a: View<'_>, b: View<'_>) {
     let (m, n) = (a.rows, b.cols);
     assert!(dst.len() >= m * n, "gemm bounds");
     // SAFETY: `dst` holds m * n initialised values.
-    unsafe { gemm_raw(dst.as_mut_ptr(), accumulate, a, b) }
+    unsafe { gemm_raw(dst.as_mut_ptr(), accumulate, a, b, false) }
 }
 
 /// `a[m, k] · b[k, n]` into a new row-major vector. The vector is not zero-filled first:
@@ -57,7 +58,7 @@ pub(crate) fn matmul_new(a: View<'_>, b: View<'_>) -> Vec<f32> {
     // SAFETY: the capacity is m * n; gemm (k > 0, read_dst false) stores all m * n elements
     // through the raw pointer before the length is set, and never reads them first.
     unsafe {
-        gemm_raw(dst.as_mut_ptr(), false, a, b);
+        gemm_raw(dst.as_mut_ptr(), false, a, b, true);
         dst.set_len(len);
     }
     dst
@@ -65,7 +66,7 @@ pub(crate) fn matmul_new(a: View<'_>, b: View<'_>) -> Vec<f32> {
 
 /// `dst[m, n] = a · b` or `+=`; `dst` points to `m * n` writable f32, row-major, which must be
 /// initialised when `accumulate` is set.
-unsafe fn gemm_raw(dst: *mut f32, accumulate: bool, a: View<'_>, b: View<'_>) {
+unsafe fn gemm_raw(dst: *mut f32, accumulate: bool, a: View<'_>, b: View<'_>, parallel: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(b.rows == k && a.fits() && b.fits(), "gemm bounds");
     if m == 0 || n == 0 {
@@ -79,7 +80,7 @@ unsafe fn gemm_raw(dst: *mut f32, accumulate: bool, a: View<'_>, b: View<'_>) {
         }
         return;
     }
-    let threads = rayon::current_num_threads();
+    let threads = if parallel { rayon::current_num_threads() } else { 1 };
     let parallelism =
         if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
     // The asserts above keep every strided access of a and b inside its slice; the caller

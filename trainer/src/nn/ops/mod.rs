@@ -7,4 +7,3 @@ pub mod conv2d;
 pub(crate) mod gemm;
 pub mod linear;
 pub mod pool;
-pub(crate) mod scratch;
