@@ -9,8 +9,7 @@ const CHUNK: usize = 1 << 14;
 
 /// Clamps to `[lo, hi]`; the gradient passes where `lo < x < hi`.
 pub fn clamp(tape: &mut Tape, x: &Var, lo: f32, hi: f32) -> Result<Var, NnError> {
-    // Collected rather than written into a zero-filled vector: one pass instead of two.
-    let y: Vec<f32> = x.data().par_iter().with_min_len(CHUNK).map(|v| v.max(lo).min(hi)).collect();
+    let y = super::map(x.data(), |v| v.max(lo).min(hi));
     let y = std::sync::Arc::new(y);
     // `lo < x < hi` exactly when `lo < y < hi` (elsewhere y is lo or hi), so the backward
     // masks with the output, which the next layer keeps alive anyway, instead of holding the

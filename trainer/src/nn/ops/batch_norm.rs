@@ -65,10 +65,10 @@ fn backward_sums(dy: &[f32], x: &[f32], mean: &[f32], inv_std: &[f32], c: usize)
         .map(|(rd, rx)| {
             let (mut s, mut sx) = (vec![0.0f32; c], vec![0.0f32; c]);
             for (row_d, row_x) in rd.chunks(c).zip(rx.chunks(c)) {
-                for ch in 0..c {
-                    let xhat = (row_x[ch] - mean[ch]) * inv_std[ch];
-                    s[ch] += row_d[ch];
-                    sx[ch] += row_d[ch] * xhat;
+                // Zipped per-channel slices (no indexing) so the loop vectorises.
+                for ((((s, sx), d), x), (m, is)) in s.iter_mut().zip(sx.iter_mut()).zip(row_d).zip(row_x).zip(mean.iter().zip(inv_std)) {
+                    *s += *d;
+                    *sx += *d * ((*x - *m) * *is);
                 }
             }
             (s, sx)
@@ -103,15 +103,10 @@ pub fn batch_norm_train(tape: &mut Tape, x: &Var, gamma: &Var, beta: &Var, eps: 
     let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
     let g = gamma.to_vec();
     let b = beta.to_vec();
-    // xhat is rounded to f32 before the affine map, the same value the backward recomputes.
-    let mut y = vec![0.0f32; xd.len()];
-    y.par_chunks_mut(CHUNK_ROWS * c).zip(xd.par_chunks(CHUNK_ROWS * c)).for_each(|(yr, xr)| {
-        for (yrow, xrow) in yr.chunks_mut(c).zip(xr.chunks(c)) {
-            for ch in 0..c {
-                yrow[ch] = ((xrow[ch] - mean[ch]) * inv_std[ch]) * g[ch] + b[ch];
-            }
-        }
-    });
+    // One affine map per channel: y = x * (g * inv_std) + (b - mean * g * inv_std).
+    let scale: Vec<f32> = g.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
+    let shift: Vec<f32> = b.iter().zip(&mean).zip(&scale).map(|((b, m), a)| b - m * a).collect();
+    let y = super::affine(&xd, &scale, &shift);
     let (m2, s2) = (mean.clone(), inv_std.clone());
     let out = tape.custom_op_owned(
         &[x, gamma, beta],
@@ -119,12 +114,16 @@ pub fn batch_norm_train(tape: &mut Tape, x: &Var, gamma: &Var, beta: &Var, eps: 
         x.shape().to_vec(),
         Box::new(move |mut dy| {
             let (sum_dy, sum_dy_xhat) = backward_sums(&dy, &xd, &m2, &s2, c);
+            // dx = g * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat)), per channel.
+            let mean_dy: Vec<f32> = sum_dy.iter().map(|s| s * inv_rows).collect();
+            let mean_dyx: Vec<f32> = sum_dy_xhat.iter().map(|s| s * inv_rows).collect();
             dy.par_chunks_mut(CHUNK_ROWS * c).zip(xd.par_chunks(CHUNK_ROWS * c)).for_each(|(dr, xr)| {
                 for (drow, xrow) in dr.chunks_mut(c).zip(xr.chunks(c)) {
-                    for ch in 0..c {
-                        let xhat = (xrow[ch] - m2[ch]) * s2[ch];
-                        let centred = drow[ch] - sum_dy[ch] * inv_rows - xhat * sum_dy_xhat[ch] * inv_rows;
-                        drow[ch] = g[ch] * s2[ch] * centred;
+                    for ((d, x), (((m, is), a), (md, mdx))) in
+                        drow.iter_mut().zip(xrow).zip(m2.iter().zip(&s2).zip(&scale).zip(mean_dy.iter().zip(&mean_dyx)))
+                    {
+                        let xhat = (*x - *m) * *is;
+                        *d = *a * (*d - *md - xhat * *mdx);
                     }
                 }
             });
@@ -153,14 +152,9 @@ pub fn batch_norm_eval(
     let g = gamma.to_vec();
     let b = beta.to_vec();
     let xd = x.shared();
-    let mut y = vec![0.0f32; xd.len()];
-    y.par_chunks_mut(CHUNK_ROWS * c).zip(xd.par_chunks(CHUNK_ROWS * c)).for_each(|(yr, xr)| {
-        for (yrow, xrow) in yr.chunks_mut(c).zip(xr.chunks(c)) {
-            for ch in 0..c {
-                yrow[ch] = (xrow[ch] - mean[ch]) * inv_std[ch] * g[ch] + b[ch];
-            }
-        }
-    });
+    // Kept as (x - mean) * inv_std * g + b, the rounding PTQ calibration and the folded
+    // quantized model are compared against.
+    let y = super::map_rows(&xd, &[], c, |v, _, ch| (v - mean[ch]) * inv_std[ch] * g[ch] + b[ch]);
     tape.custom_op_owned(
         &[x, gamma, beta],
         y,

@@ -92,8 +92,18 @@ fn im2col(x: &[f32], spec: &Conv2dSpec, g: Geometry, first: usize, cols: &mut [f
         for oy in 0..g.oh {
             for ox in 0..g.ow {
                 let row = &mut image_cols[(oy * g.ow + ox) * k..(oy * g.ow + ox + 1) * k];
+                let ix0 = tap(ox, 0, spec.stride_w, spec.dilation_w, spec.padding.left);
+                let run = spec.kw * g.c;
                 for ky in 0..spec.kh {
                     let iy = tap(oy, ky, spec.stride_h, spec.dilation_h, spec.padding.top);
+                    if spec.dilation_w == 1 && iy >= 0 && iy < g.h as isize && ix0 >= 0 && ix0 as usize + spec.kw <= g.w {
+                        // The kw taps of this kernel row are adjacent pixels: one copy of
+                        // kw * c floats instead of kw copies of c (c is often 16, and each
+                        // copy_from_slice is a memcpy call).
+                        let src = (iy as usize * g.w + ix0 as usize) * g.c;
+                        row[ky * run..(ky + 1) * run].copy_from_slice(&image[src..src + run]);
+                        continue;
+                    }
                     for kx in 0..spec.kw {
                         let ix = tap(ox, kx, spec.stride_w, spec.dilation_w, spec.padding.left);
                         let dst = (ky * spec.kw + kx) * g.c;
