@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{matmul_serial, View};
+use super::gemm::{matmul_serial, matmul_serial_uninit, View};
 use crate::nn::graph::{Conv2dSpec, Padding};
 use crate::nn::tape::{Tape, Var};
 use crate::nn::NnError;
@@ -253,19 +253,23 @@ fn regular(tape: &mut Tape, x: &Var, weight: &Var, bias: Option<&Var>, spec: &Co
     let ipc = images_per_chunk(per_image);
     // Each chunk's GEMM is single-threaded: the chunks are the parallel work, and a chunk's
     // result does not depend on the number of threads.
-    let mut y = vec![0.0f32; g.n * pixels * g.oc];
-    y.par_chunks_mut(ipc * pixels * g.oc).enumerate().for_each(|(ci, ys)| {
+    let y_len = g.n * pixels * g.oc;
+    let mut y: Vec<f32> = Vec::with_capacity(y_len);
+    // Every chunk's GEMM writes all of its rows, so the output is not zero-filled first.
+    y.spare_capacity_mut()[..y_len].par_chunks_mut(ipc * pixels * g.oc).enumerate().for_each(|(ci, ys)| {
         let (first, m) = (ci * ipc, ys.len() / g.oc);
         let w_t = View::rows(&wd, g.oc, k).t();
         if pointwise {
-            matmul_serial(ys, false, View::rows(&xd[first * image_len..], m, k), w_t);
+            matmul_serial_uninit(ys, View::rows(&xd[first * image_len..], m, k), w_t);
         } else {
             with_patches(m * k, |cols| {
                 im2col(&xd, spec, g, first, cols);
-                matmul_serial(ys, false, View::rows(cols, m, k), w_t);
+                matmul_serial_uninit(ys, View::rows(cols, m, k), w_t);
             });
         }
     });
+    // SAFETY: the chunks cover the first y_len elements and matmul_serial_uninit wrote each.
+    unsafe { y.set_len(y_len) };
     if let Some(b) = bias {
         add_bias(&mut y, b.data());
     }

@@ -64,6 +64,22 @@ pub(crate) fn matmul_new(a: View<'_>, b: View<'_>) -> Vec<f32> {
     dst
 }
 
+/// [`matmul_serial`] (`accumulate` off) into an unfilled destination of `m * n` elements,
+/// which it initialises (see [`matmul_new`] for why gemm never reads it first).
+pub(crate) fn matmul_serial_uninit(dst: &mut [std::mem::MaybeUninit<f32>], a: View<'_>, b: View<'_>) {
+    let (m, n) = (a.rows, b.cols);
+    assert!(dst.len() == m * n, "gemm bounds");
+    if a.cols == 0 {
+        dst.iter_mut().for_each(|d| {
+            d.write(0.0);
+        });
+        return;
+    }
+    // SAFETY: `dst` has room for m * n values; gemm (k > 0, read_dst false) stores every one
+    // before reading any.
+    unsafe { gemm_raw(dst.as_mut_ptr().cast(), false, a, b, false) }
+}
+
 /// `dst[m, n] = a · b` or `+=`; `dst` points to `m * n` writable f32, row-major, which must be
 /// initialised when `accumulate` is set.
 unsafe fn gemm_raw(dst: *mut f32, accumulate: bool, a: View<'_>, b: View<'_>, parallel: bool) {

@@ -24,6 +24,14 @@ pub(crate) fn map_rows(a: &[f32], b: &[f32], channels: usize, f: impl Fn(f32, f3
     out.spare_capacity_mut()[..a.len()].par_chunks_mut(task).enumerate().for_each(|(t, o)| {
         let start = t * task;
         let a = &a[start..start + o.len()];
+        if channels == 1 {
+            // Plain element-wise loop (vectorises).
+            let b = if b.is_empty() { a } else { &b[start..start + o.len()] };
+            for ((o, x), y) in o.iter_mut().zip(a).zip(b) {
+                o.write(f(*x, *y, 0));
+            }
+            return;
+        }
         for ((orow, arow), r) in o.chunks_mut(channels).zip(a.chunks(channels)).zip(0..) {
             let brow = if b.is_empty() { arow } else { &b[start + r * channels..start + (r + 1) * channels] };
             for (ch, ((o, x), y)) in orow.iter_mut().zip(arow).zip(brow).enumerate() {
