@@ -18,7 +18,7 @@ const CHUNK: usize = 1 << 14;
 /// would cost an extra pass over a buffer of several MB, and these ops are memory-bound.
 pub(crate) fn map_rows(a: &[f32], b: &[f32], channels: usize, f: impl Fn(f32, f32, usize) -> f32 + Sync) -> Vec<f32> {
     assert!(a.len() == b.len() || b.is_empty(), "map_rows lengths");
-    assert!(channels > 0 && a.len() % channels == 0, "map_rows channels");
+    assert!(channels > 0 && a.len().is_multiple_of(channels), "map_rows channels");
     let task = channels * CHUNK.div_ceil(channels);
     let mut out: Vec<f32> = Vec::with_capacity(a.len());
     out.spare_capacity_mut()[..a.len()].par_chunks_mut(task).enumerate().for_each(|(t, o)| {
