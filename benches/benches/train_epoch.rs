@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use exactq_trainer::data::{self, Dataset, Split, Task};
+use exactq_trainer::data::{self, Dataset};
 use exactq_trainer::nn::optim::OptimizerConfig;
 use exactq_trainer::train::{RunConfig, Session};
 use exactq_trainer::zoo::Arch;
@@ -24,19 +24,7 @@ fn dataset() -> Dataset {
         Ok(d) => d,
         Err(e) => {
             eprintln!("Fashion-MNIST unavailable ({e}); benchmarking on random 28x28 images");
-            let n = 4096;
-            let x = (0..n * 784).map(|i| ((i * 2654435761usize) % 255) as f32 / 255.0).collect();
-            let y = (0..n).map(|i| (i % 10) as u32).collect();
-            let train = Split { x, y };
-            Dataset {
-                name: "fashion-mnist".into(),
-                sample_shape: vec![28, 28, 1],
-                task: Task::Classify { classes: 10 },
-                val: train.clone(),
-                test: train.clone(),
-                train,
-                source: "synthetic".into(),
-            }
+            data::synthetic_fashion(4096)
         }
     }
 }

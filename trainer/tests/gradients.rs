@@ -264,3 +264,75 @@ fn node_forward_hook_replaces_ops() {
     assert_eq!(g0, g1);
     assert_eq!(p0, p1, "running statistics differ");
 }
+
+/// Forward and gradients of a regular convolution by direct loops in f64 (no im2col), for a
+/// loss whose output gradient is `dy`: `(y, dL/dx, dL/dw)`.
+fn conv_direct(x: &[f32], xs: &[usize], w: &[f32], spec: &Conv2dSpec, dy: Option<&[f64]>) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (n, h, wd, c) = (xs[0], xs[1], xs[2], xs[3]);
+    let out = |i: usize, k: usize, s: usize, pb: usize, pa: usize| (i + pb + pa - k) / s + 1;
+    let p = spec.padding;
+    let (oh, ow, oc) = (out(h, spec.kh, spec.stride_h, p.top, p.bottom), out(wd, spec.kw, spec.stride_w, p.left, p.right), spec.out_c);
+    let mut y = vec![0.0f64; n * oh * ow * oc];
+    let (mut dx, mut dw) = (vec![0.0f64; x.len()], vec![0.0f64; w.len()]);
+    for b in 0..n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for o in 0..oc {
+                    let yi = ((b * oh + oy) * ow + ox) * oc + o;
+                    for ky in 0..spec.kh {
+                        for kx in 0..spec.kw {
+                            let iy = (oy * spec.stride_h + ky) as isize - p.top as isize;
+                            let ix = (ox * spec.stride_w + kx) as isize - p.left as isize;
+                            if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                continue;
+                            }
+                            for ci in 0..c {
+                                let xi = ((b * h + iy as usize) * wd + ix as usize) * c + ci;
+                                let wi = ((o * spec.kh + ky) * spec.kw + kx) * c + ci;
+                                y[yi] += f64::from(x[xi]) * f64::from(w[wi]);
+                                if let Some(dy) = dy {
+                                    dx[xi] += dy[yi] * f64::from(w[wi]);
+                                    dw[wi] += dy[yi] * f64::from(x[xi]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (y, dx, dw)
+}
+
+/// Inputs large enough that the convolution splits the batch into several chunks of images
+/// (the last one shorter): forward, dL/dx and dL/dw against direct loops. Covers the stride-1
+/// input gradient (a convolution of dy), the strided one (col2im) and the pointwise one.
+#[test]
+fn conv2d_chunked_batches_match_direct_loops() {
+    let cases = [
+        ("3x3 s1 p1, 40x40x8", Conv2dSpec::square(8, 8, 3, 1, 1, false), vec![3, 40, 40, 8]),
+        ("3x3 s2 p1, 80x80x8", Conv2dSpec::square(8, 8, 3, 2, 1, false), vec![3, 80, 80, 8]),
+        ("1x1 s1, 100x100x16", Conv2dSpec::square(16, 4, 1, 1, 0, false), vec![3, 100, 100, 16]),
+    ];
+    for (name, spec, xs) in cases {
+        let (x, _) = rand_input(30, &xs);
+        let (w, _) = rand_input(31, &spec.weight_shape());
+        let mut tape = Tape::recording();
+        let xv = tape.var(x.clone(), xs.clone()).unwrap();
+        let wv = tape.var(w.clone(), spec.weight_shape()).unwrap();
+        let y = conv2d::conv2d(&mut tape, &xv, &wv, None, &spec).unwrap();
+        let target = vec![0.0f32; y.len()];
+        let (_, mut g) = loss::mse(&mut tape, &y, &target).unwrap();
+        let yd = y.to_vec();
+        // d mse / dy = 2 y / len
+        let dy: Vec<f64> = yd.iter().map(|v| 2.0 * f64::from(*v) / yd.len() as f64).collect();
+        let (y_ref, dx_ref, dw_ref) = conv_direct(&x, &xs, &w, &spec, Some(&dy));
+        let worst = |got: &[f32], want: &[f64]| {
+            let scale = want.iter().fold(1e-12f64, |m, v| m.max(v.abs()));
+            got.iter().zip(want).map(|(a, b)| (f64::from(*a) - b).abs() / scale).fold(0.0, f64::max)
+        };
+        let (ey, ex, ew) = (worst(&yd, &y_ref), worst(&g.of(&xv), &dx_ref), worst(&g.of(&wv), &dw_ref));
+        println!("{name}: max error / max value: y {ey:.2e}, dx {ex:.2e}, dw {ew:.2e}");
+        assert!(ey < 1e-5 && ex < 1e-5 && ew < 1e-5, "{name}: y {ey:.2e}, dx {ex:.2e}, dw {ew:.2e}");
+    }
+}

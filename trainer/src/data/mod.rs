@@ -90,6 +90,24 @@ impl Dataset {
     }
 }
 
+/// `n` synthetic 28x28x1 images with Fashion-MNIST's name, shape and ten classes (pixel
+/// values from a fixed hash, labels cycling), for throughput measurements that must not
+/// depend on the data files; every split is the same images.
+pub fn synthetic_fashion(n: usize) -> Dataset {
+    let x = (0..n * 784).map(|i| ((i * 2654435761usize) % 255) as f32 / 255.0).collect();
+    let y = (0..n).map(|i| (i % 10) as u32).collect();
+    let train = Split { x, y };
+    Dataset {
+        name: "fashion-mnist".into(),
+        sample_shape: vec![28, 28, 1],
+        task: Task::Classify { classes: 10 },
+        val: train.clone(),
+        test: train.clone(),
+        train,
+        source: "synthetic".into(),
+    }
+}
+
 /// A seeded permutation of `0..n` (Fisher-Yates with ChaCha8).
 pub fn permutation(n: usize, rng: &mut impl RngCore) -> Vec<usize> {
     let mut p: Vec<usize> = (0..n).collect();

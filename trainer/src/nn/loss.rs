@@ -15,7 +15,7 @@ pub fn softmax_cross_entropy(tape: &mut Tape, logits: &Var, labels: &[u32]) -> R
     if let Some(&bad) = labels.iter().find(|&&l| l as usize >= k) {
         return Err(NnError::Shape(format!("label {bad} out of range for {k} classes")));
     }
-    let z = logits.to_vec();
+    let z = logits.data();
     let mut probs = vec![0.0f32; n * k];
     let mut total = 0.0f64;
     for ((row, p), &label) in z.chunks(k).zip(probs.chunks_mut(k)).zip(labels) {
@@ -51,7 +51,7 @@ pub fn mse(tape: &mut Tape, prediction: &Var, target: &[f32]) -> Result<(f32, Gr
     if prediction.len() != target.len() || target.is_empty() {
         return Err(NnError::Shape(format!("mse of {} predictions against {} targets", prediction.len(), target.len())));
     }
-    let p = prediction.to_vec();
+    let p = prediction.data();
     let diff: Vec<f32> = p.iter().zip(target).map(|(a, b)| a - b).collect();
     let count = diff.len() as f64;
     let loss = (diff.iter().map(|d| f64::from(*d) * f64::from(*d)).sum::<f64>() / count) as f32;

@@ -1,4 +1,4 @@
-//! The trainer's layer API. dfdx is used only inside this module (`tape.rs` and a few ops);
+//! The trainer's layer API. dfdx is used only inside this module (`tape.rs`);
 //! everything public here is plain Rust: graphs of [`Node`]s, named f32 parameters, [`Var`]
 //! values, and closures over slices for custom forward/backward code.
 //!

@@ -9,25 +9,24 @@ const CHUNK: usize = 1 << 14;
 
 /// Clamps to `[lo, hi]`; the gradient passes where `lo < x < hi`.
 pub fn clamp(tape: &mut Tape, x: &Var, lo: f32, hi: f32) -> Result<Var, NnError> {
-    let xd = x.to_vec();
-    let mut y = vec![0.0f32; xd.len()];
-    y.par_chunks_mut(CHUNK).zip(xd.par_chunks(CHUNK)).for_each(|(yc, xc)| {
-        for (y, x) in yc.iter_mut().zip(xc) {
-            *y = x.max(lo).min(hi);
-        }
-    });
-    tape.custom_op(
+    let y = super::map(x.data(), |v| v.max(lo).min(hi));
+    let y = std::sync::Arc::new(y);
+    // `lo < x < hi` exactly when `lo < y < hi` (elsewhere y is lo or hi), so the backward
+    // masks with the output, which the next layer keeps alive anyway, instead of holding the
+    // input buffer until the backward.
+    let kept = std::sync::Arc::clone(&y);
+    tape.custom_op_arc(
         &[x],
         y,
         x.shape().to_vec(),
-        Box::new(move |dy| {
-            let mut dx = vec![0.0f32; dy.len()];
-            dx.par_chunks_mut(CHUNK).zip(dy.par_chunks(CHUNK)).zip(xd.par_chunks(CHUNK)).for_each(|((dxc, dyc), xc)| {
-                for ((d, g), x) in dxc.iter_mut().zip(dyc).zip(xc) {
-                    *d = if *x > lo && *x < hi { *g } else { 0.0 };
+        Box::new(move |mut dy| {
+            dy.par_chunks_mut(CHUNK).zip(kept.par_chunks(CHUNK)).for_each(|(dc, yc)| {
+                for (d, y) in dc.iter_mut().zip(yc) {
+                    // A select, not a branch: the loop vectorises.
+                    *d = if *y > lo && *y < hi { *d } else { 0.0 };
                 }
             });
-            vec![Some(dx)]
+            vec![Some(dy)]
         }),
     )
 }

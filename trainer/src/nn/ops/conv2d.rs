@@ -8,8 +8,7 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{matmul, View};
-use super::scratch::Scratch;
+use super::gemm::{matmul_serial, matmul_serial_uninit, View};
 use crate::nn::graph::{Conv2dSpec, Padding};
 use crate::nn::tape::{Tape, Var};
 use crate::nn::NnError;
@@ -83,16 +82,28 @@ fn is_pointwise(spec: &Conv2dSpec) -> bool {
     spec.kh == 1 && spec.kw == 1 && spec.stride_h == 1 && spec.stride_w == 1 && spec.padding.is_zero()
 }
 
-fn im2col(x: &[f32], spec: &Conv2dSpec, g: Geometry) -> Scratch {
+/// Patch rows of images `first..first + cols.len() / (oh * ow * k)` of `x` into `cols`
+/// (`[images * oh * ow, kh * kw * c]`, row order `(ky, kx, c)`: the filter's OHWI row order).
+fn im2col(x: &[f32], spec: &Conv2dSpec, g: Geometry, first: usize, cols: &mut [f32]) {
     let k = spec.kh * spec.kw * g.c;
-    let mut cols = Scratch::take(g.n * g.oh * g.ow * k);
-    cols.par_chunks_mut(g.oh * g.ow * k).enumerate().for_each(|(n, image_cols)| {
-        let image = &x[n * g.h * g.w * g.c..(n + 1) * g.h * g.w * g.c];
+    let image_len = g.h * g.w * g.c;
+    for (i, image_cols) in cols.chunks_mut(g.oh * g.ow * k).enumerate() {
+        let image = &x[(first + i) * image_len..(first + i + 1) * image_len];
         for oy in 0..g.oh {
             for ox in 0..g.ow {
                 let row = &mut image_cols[(oy * g.ow + ox) * k..(oy * g.ow + ox + 1) * k];
+                let ix0 = tap(ox, 0, spec.stride_w, spec.dilation_w, spec.padding.left);
+                let run = spec.kw * g.c;
                 for ky in 0..spec.kh {
                     let iy = tap(oy, ky, spec.stride_h, spec.dilation_h, spec.padding.top);
+                    if spec.dilation_w == 1 && iy >= 0 && iy < g.h as isize && ix0 >= 0 && ix0 as usize + spec.kw <= g.w {
+                        // The kw taps of this kernel row are adjacent pixels: one copy of
+                        // kw * c floats instead of kw copies of c (c is often 16, and each
+                        // copy_from_slice is a memcpy call).
+                        let src = (iy as usize * g.w + ix0 as usize) * g.c;
+                        row[ky * run..(ky + 1) * run].copy_from_slice(&image[src..src + run]);
+                        continue;
+                    }
                     for kx in 0..spec.kw {
                         let ix = tap(ox, kx, spec.stride_w, spec.dilation_w, spec.padding.left);
                         let dst = (ky * spec.kw + kx) * g.c;
@@ -107,15 +118,14 @@ fn im2col(x: &[f32], spec: &Conv2dSpec, g: Geometry) -> Scratch {
                 }
             }
         }
-    });
-    cols
+    }
 }
 
-fn col2im(cols: &[f32], spec: &Conv2dSpec, g: Geometry) -> Vec<f32> {
+/// Scatter-adds patch rows (`[images * oh * ow, kh * kw * c]`) back onto the images `dx`
+/// (`[images, h, w, c]`, zero or holding earlier contributions).
+fn col2im(cols: &[f32], spec: &Conv2dSpec, g: Geometry, dx: &mut [f32]) {
     let k = spec.kh * spec.kw * g.c;
-    let mut dx = vec![0.0f32; g.n * g.h * g.w * g.c];
-    dx.par_chunks_mut(g.h * g.w * g.c).enumerate().for_each(|(n, image)| {
-        let image_cols = &cols[n * g.oh * g.ow * k..(n + 1) * g.oh * g.ow * k];
+    for (image, image_cols) in dx.chunks_mut(g.h * g.w * g.c).zip(cols.chunks(g.oh * g.ow * k)) {
         for oy in 0..g.oh {
             for ox in 0..g.ow {
                 let row = &image_cols[(oy * g.ow + ox) * k..(oy * g.ow + ox + 1) * k];
@@ -135,8 +145,7 @@ fn col2im(cols: &[f32], spec: &Conv2dSpec, g: Geometry) -> Vec<f32> {
                 }
             }
         }
-    });
-    dx
+    }
 }
 
 /// Adds `bias[c]` to every row of a row-major `[rows, c]` matrix.
@@ -159,23 +168,6 @@ pub(crate) fn column_sums(m: &[f32], c: usize) -> Vec<f32> {
         }
     }
     acc
-}
-
-/// The GEMM operand holding the input patches: the input itself for a pointwise convolution,
-/// else a pooled im2col matrix.
-enum Patches {
-    Input(Vec<f32>),
-    Im2col(Scratch),
-}
-
-impl std::ops::Deref for Patches {
-    type Target = [f32];
-    fn deref(&self) -> &[f32] {
-        match self {
-            Patches::Input(v) => v,
-            Patches::Im2col(s) => s,
-        }
-    }
 }
 
 /// With stride 1, dL/dx is itself a convolution: of dy with the filter flipped in space and
@@ -218,45 +210,131 @@ fn input_grad_conv(spec: &Conv2dSpec, g: Geometry, w: &[f32]) -> Option<(Conv2dS
     Some((back, gb, flipped))
 }
 
+/// Patch matrices are built for a few images at a time, sized to stay in the core's L2 cache,
+/// and each chunk's GEMM runs right after its im2col on the same thread. Before, one im2col
+/// matrix covered the whole batch (58 MB for the 28x28x16 3x3 layers at batch 128) and was
+/// kept from forward to backward: writing it, reading it back from memory and faulting its
+/// pages in were together about as costly as the GEMMs. The backward now rebuilds the
+/// patches of its chunk for dW (cheap when cache-resident) instead of keeping them.
+const CHUNK_FLOATS: usize = 1 << 18;
+
+/// Images per chunk for per-image patch matrices of `per_image` floats (at least one).
+fn images_per_chunk(per_image: usize) -> usize {
+    (CHUNK_FLOATS / per_image.max(1)).max(1)
+}
+
+thread_local! {
+    /// Each worker thread's patch buffer, grown to the largest chunk seen and reused.
+    static PATCHES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's patch buffer of `len` floats (stale contents).
+fn with_patches<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    PATCHES.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < len {
+            p.resize(len, 0.0);
+        }
+        f(&mut p[..len])
+    })
+}
+
 fn regular(tape: &mut Tape, x: &Var, weight: &Var, bias: Option<&Var>, spec: &Conv2dSpec, g: Geometry) -> Result<Var, NnError> {
-    let rows = g.n * g.oh * g.ow;
     let k = spec.kh * spec.kw * g.c;
-    let xd = x.to_vec();
+    let pixels = g.oh * g.ow;
+    let image_len = g.h * g.w * g.c;
     let wd = weight.to_vec();
     let pointwise = is_pointwise(spec);
-    let cols = if pointwise { Patches::Input(xd) } else { Patches::Im2col(im2col(&xd, spec, g)) };
-    let mut y = vec![0.0f32; rows * g.oc];
-    matmul(&mut y, false, View::rows(&cols, rows, k), View::rows(&wd, g.oc, k).t());
+    let xd = x.shared();
+    // The stride-1 input gradient is a convolution too (its patches are kh * kw * out_c wide):
+    // one chunk size fits both.
+    let back = input_grad_conv(spec, g, &wd);
+    let per_image = pixels * k.max(back.as_ref().map_or(0, |(b, gb, _)| gb.oh * gb.ow * b.kh * b.kw * gb.c));
+    let ipc = images_per_chunk(per_image);
+    // Each chunk's GEMM is single-threaded: the chunks are the parallel work, and a chunk's
+    // result does not depend on the number of threads.
+    let y_len = g.n * pixels * g.oc;
+    let mut y: Vec<f32> = Vec::with_capacity(y_len);
+    // Every chunk's GEMM writes all of its rows, so the output is not zero-filled first.
+    y.spare_capacity_mut()[..y_len].par_chunks_mut(ipc * pixels * g.oc).enumerate().for_each(|(ci, ys)| {
+        let (first, m) = (ci * ipc, ys.len() / g.oc);
+        let w_t = View::rows(&wd, g.oc, k).t();
+        if pointwise {
+            matmul_serial_uninit(ys, View::rows(&xd[first * image_len..], m, k), w_t);
+        } else {
+            with_patches(m * k, |cols| {
+                im2col(&xd, spec, g, first, cols);
+                matmul_serial_uninit(ys, View::rows(cols, m, k), w_t);
+            });
+        }
+    });
+    // SAFETY: the chunks cover the first y_len elements and matmul_serial_uninit wrote each.
+    unsafe { y.set_len(y_len) };
     if let Some(b) = bias {
-        add_bias(&mut y, &b.to_vec());
+        add_bias(&mut y, b.data());
     }
     let spec = *spec;
     let has_bias = bias.is_some();
     let mut inputs = vec![x, weight];
     inputs.extend(bias);
-    tape.custom_op(
+    tape.custom_op_owned(
         &inputs,
         y,
         vec![g.n, g.oh, g.ow, g.oc],
         Box::new(move |dy| {
+            let out_len = pixels * g.oc;
+            // dW = dYᵀ · patches: one partial per chunk, summed in chunk order (deterministic).
+            let chunks = g.n.div_ceil(ipc);
+            let partial_dw: Vec<Vec<f32>> = (0..chunks)
+                .into_par_iter()
+                .map(|ci| {
+                    let first = ci * ipc;
+                    let images = ipc.min(g.n - first);
+                    let m = images * pixels;
+                    let dys = View::rows(&dy[first * out_len..(first + images) * out_len], m, g.oc).t();
+                    let mut dw = vec![0.0f32; g.oc * k];
+                    if pointwise {
+                        matmul_serial(&mut dw, false, dys, View::rows(&xd[first * image_len..], m, k));
+                    } else {
+                        with_patches(m * k, |cols| {
+                            im2col(&xd, &spec, g, first, cols);
+                            matmul_serial(&mut dw, false, dys, View::rows(cols, m, k));
+                        });
+                    }
+                    dw
+                })
+                .collect();
             let mut dw = vec![0.0f32; g.oc * k];
-            matmul(&mut dw, false, View::rows(dy, rows, g.oc).t(), View::rows(&cols, rows, k));
-            drop(cols);
-            let dx = if let Some((back, gb, flipped)) = input_grad_conv(&spec, g, &wd) {
-                let dy_cols = im2col(dy, &back, gb);
-                let kb = back.kh * back.kw * gb.c;
-                let in_rows = g.n * g.h * g.w;
-                let mut dx = vec![0.0f32; in_rows * g.c];
-                matmul(&mut dx, false, View::rows(&dy_cols, in_rows, kb), View::rows(&flipped, g.c, kb).t());
-                dx
-            } else {
-                let mut dcols = Scratch::take(rows * k);
-                matmul(&mut dcols, false, View::rows(dy, rows, g.oc), View::rows(&wd, g.oc, k));
-                if pointwise { dcols.to_vec() } else { col2im(&dcols, &spec, g) }
-            };
+            for p in &partial_dw {
+                for (a, v) in dw.iter_mut().zip(p) {
+                    *a += *v;
+                }
+            }
+            let mut dx = vec![0.0f32; g.n * image_len];
+            dx.par_chunks_mut(ipc * image_len).enumerate().for_each(|(ci, dxs)| {
+                let first = ci * ipc;
+                let images = dxs.len() / image_len;
+                let dys = &dy[first * out_len..(first + images) * out_len];
+                if let Some((back, gb, flipped)) = &back {
+                    let kb = back.kh * back.kw * gb.c;
+                    let m = images * g.h * g.w;
+                    with_patches(m * kb, |cols| {
+                        im2col(&dy, back, *gb, first, cols);
+                        matmul_serial(dxs, false, View::rows(cols, m, kb), View::rows(flipped, g.c, kb).t());
+                    });
+                } else if pointwise {
+                    matmul_serial(dxs, false, View::rows(dys, images * pixels, g.oc), View::rows(&wd, g.oc, k));
+                } else {
+                    let m = images * pixels;
+                    with_patches(m * k, |dcols| {
+                        matmul_serial(dcols, false, View::rows(dys, m, g.oc), View::rows(&wd, g.oc, k));
+                        col2im(dcols, &spec, g, dxs);
+                    });
+                }
+            });
             let mut grads = vec![Some(dx), Some(dw)];
             if has_bias {
-                grads.push(Some(column_sums(dy, g.oc)));
+                grads.push(Some(column_sums(&dy, g.oc)));
             }
             grads
         }),
@@ -265,7 +343,7 @@ fn regular(tape: &mut Tape, x: &Var, weight: &Var, bias: Option<&Var>, spec: &Co
 
 fn depthwise(tape: &mut Tape, x: &Var, weight: &Var, bias: Option<&Var>, spec: &Conv2dSpec, g: Geometry) -> Result<Var, NnError> {
     let mult = g.oc / g.c;
-    let xd = x.to_vec();
+    let xd = x.shared();
     let wd = weight.to_vec();
     let bd = bias.map(|b| b.to_vec());
     let spec = *spec;

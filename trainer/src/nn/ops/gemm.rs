@@ -36,44 +36,90 @@ impl<'a> View<'a> {
     }
 }
 
-/// `dst[m, n] = a[m, k] · b[k, n]` (or `+=` when `accumulate`), `dst` row-major.
-pub(crate) fn matmul(dst: &mut [f32], accumulate: bool, a: View<'_>, b: View<'_>) {
+/// `dst[m, n] = a[m, k] · b[k, n]` (or `+=` when `accumulate`), `dst` row-major, on the
+/// calling thread only: for callers that parallelise over independent products themselves.
+pub(crate) fn matmul_serial(dst: &mut [f32], accumulate: bool, a: View<'_>, b: View<'_>) {
+    let (m, n) = (a.rows, b.cols);
+    assert!(dst.len() >= m * n, "gemm bounds");
+    // SAFETY: `dst` holds m * n initialised values.
+    unsafe { gemm_raw(dst.as_mut_ptr(), accumulate, a, b, false) }
+}
+
+/// `a[m, k] · b[k, n]` into a new row-major vector. The vector is not zero-filled first:
+/// gemm writes every element of its destination before it reads any (with `read_dst` off its
+/// first pass over the inner dimension stores, later passes add), so the fill would be a wasted
+/// pass over a buffer that is often several megabytes.
+pub(crate) fn matmul_new(a: View<'_>, b: View<'_>) -> Vec<f32> {
+    let len = a.rows * b.cols;
+    if a.cols == 0 {
+        return vec![0.0; len];
+    }
+    let mut dst: Vec<f32> = Vec::with_capacity(len);
+    // SAFETY: the capacity is m * n; gemm (k > 0, read_dst false) stores all m * n elements
+    // through the raw pointer before the length is set, and never reads them first.
+    unsafe {
+        gemm_raw(dst.as_mut_ptr(), false, a, b, true);
+        dst.set_len(len);
+    }
+    dst
+}
+
+/// [`matmul_serial`] (`accumulate` off) into an unfilled destination of `m * n` elements,
+/// which it initialises (see [`matmul_new`] for why gemm never reads it first).
+pub(crate) fn matmul_serial_uninit(dst: &mut [std::mem::MaybeUninit<f32>], a: View<'_>, b: View<'_>) {
+    let (m, n) = (a.rows, b.cols);
+    assert!(dst.len() == m * n, "gemm bounds");
+    if a.cols == 0 {
+        dst.iter_mut().for_each(|d| {
+            d.write(0.0);
+        });
+        return;
+    }
+    // SAFETY: `dst` has room for m * n values; gemm (k > 0, read_dst false) stores every one
+    // before reading any.
+    unsafe { gemm_raw(dst.as_mut_ptr().cast(), false, a, b, false) }
+}
+
+/// `dst[m, n] = a · b` or `+=`; `dst` points to `m * n` writable f32, row-major, which must be
+/// initialised when `accumulate` is set.
+unsafe fn gemm_raw(dst: *mut f32, accumulate: bool, a: View<'_>, b: View<'_>, parallel: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(b.rows == k && dst.len() >= m * n && a.fits() && b.fits(), "gemm bounds");
+    assert!(b.rows == k && a.fits() && b.fits(), "gemm bounds");
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
         if !accumulate {
-            dst[..m * n].iter_mut().for_each(|d| *d = 0.0);
+            for i in 0..m * n {
+                *dst.add(i) = 0.0;
+            }
         }
         return;
     }
-    let threads = rayon::current_num_threads();
+    let threads = if parallel { rayon::current_num_threads() } else { 1 };
     let parallelism =
         if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
-    // SAFETY: the asserts above keep every strided access of a, b and dst inside its slice.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.col_stride as isize,
-            a.row_stride as isize,
-            b.data.as_ptr(),
-            b.col_stride as isize,
-            b.row_stride as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
+    // The asserts above keep every strided access of a and b inside its slice; the caller
+    // guarantees dst.
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        n as isize,
+        accumulate,
+        a.data.as_ptr(),
+        a.col_stride as isize,
+        a.row_stride as isize,
+        b.data.as_ptr(),
+        b.col_stride as isize,
+        b.row_stride as isize,
+        1.0,
+        1.0,
+        false,
+        false,
+        false,
+        parallelism,
+    );
 }

@@ -1,8 +1,8 @@
-//! Fully connected layer `y = x · Wᵀ + b`, weights `[out, in]` (TFLite FULLY_CONNECTED), as a
-//! chain of dfdx tracked ops (matmul with a transposed view, broadcast bias).
+//! Fully connected layer `y = x · Wᵀ + b`, weights `[out, in]` (TFLite FULLY_CONNECTED), as
+//! one custom op over the crate's GEMM.
 
-use dfdx::prelude::*;
-
+use super::conv2d::column_sums;
+use super::gemm::{matmul_new, View};
 use crate::nn::graph::LinearSpec;
 use crate::nn::tape::{Tape, Var};
 use crate::nn::NnError;
@@ -27,25 +27,31 @@ pub fn linear(tape: &mut Tape, x: &Var, weight: &Var, bias: Option<&Var>, spec: 
         }
     }
     let (o, i) = (spec.out_f, spec.in_f);
-    let w_t = weight.t.clone().reshape_like(&(o, i)).permute::<_, Axes2<1, 0>>();
-    let b = bias.map(|b| b.t.clone().broadcast_like::<_, Axis<0>>(&(n, o)));
-    let shape = vec![n, o];
-    Ok(match tape.traced(x) {
-        Some(tx) => {
-            let y = tx.reshape_like(&(n, i)).matmul(w_t);
-            let y = match b {
-                Some(b) => y + b,
-                None => y,
-            };
-            tape.untrace(y.reshape_like(&(n * o,)), shape)
+    let (xd, wd) = (x.shared(), weight.shared());
+    let mut y = matmul_new(View::rows(&xd, n, i), View::rows(&wd, o, i).t());
+    if let Some(b) = bias {
+        for row in y.chunks_mut(o.max(1)) {
+            for (v, b) in row.iter_mut().zip(b.data()) {
+                *v += *b;
+            }
         }
-        None => {
-            let y = x.t.clone().reshape_like(&(n, i)).matmul(w_t);
-            let y = match b {
-                Some(b) => y + b,
-                None => y,
-            };
-            Var::from_tensor(y.reshape_like(&(n * o,)), shape)
-        }
-    })
+    }
+    let mut inputs = vec![x, weight];
+    inputs.extend(bias);
+    let has_bias = bias.is_some();
+    tape.custom_op(
+        &inputs,
+        y,
+        vec![n, o],
+        Box::new(move |dy| {
+            // dx = dy · W, dW = dyᵀ · x, db = column sums of dy.
+            let dx = matmul_new(View::rows(dy, n, o), View::rows(&wd, o, i));
+            let dw = matmul_new(View::rows(dy, n, o).t(), View::rows(&xd, n, i));
+            let mut grads = vec![Some(dx), Some(dw)];
+            if has_bias {
+                grads.push(Some(column_sums(dy, o)));
+            }
+            grads
+        }),
+    )
 }

@@ -41,7 +41,7 @@ fn window(p: &Pool2dSpec, d: Dims, oy: usize, ox: usize) -> (std::ops::Range<usi
 /// Maximum over each window; the gradient goes to the first maximal element.
 pub fn max_pool2d(tape: &mut Tape, x: &Var, p: &Pool2dSpec) -> Result<Var, NnError> {
     let (n, d) = dims(x, p)?;
-    let xd = x.to_vec();
+    let xd = x.data();
     let in_len = d.h * d.w * d.c;
     let out_len = d.oh * d.ow * d.c;
     let mut y = vec![0.0f32; n * out_len];
@@ -90,7 +90,7 @@ pub fn max_pool2d(tape: &mut Tape, x: &Var, p: &Pool2dSpec) -> Result<Var, NnErr
 /// Mean over the in-bounds elements of each window.
 pub fn avg_pool2d(tape: &mut Tape, x: &Var, p: &Pool2dSpec) -> Result<Var, NnError> {
     let (n, d) = dims(x, p)?;
-    let xd = x.to_vec();
+    let xd = x.data();
     let in_len = d.h * d.w * d.c;
     let out_len = d.oh * d.ow * d.c;
     let p = *p;
@@ -149,7 +149,7 @@ pub fn global_avg_pool(tape: &mut Tape, x: &Var) -> Result<Var, NnError> {
     };
     let pixels = h * w;
     let inv = 1.0 / pixels.max(1) as f32;
-    let xd = x.to_vec();
+    let xd = x.data();
     let mut y = vec![0.0f32; n * c];
     y.par_chunks_mut(c).enumerate().for_each(|(b, yo)| {
         for px in xd[b * pixels * c..(b + 1) * pixels * c].chunks(c) {
