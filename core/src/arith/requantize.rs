@@ -415,8 +415,10 @@ impl<'a> Requant<'a> {
 
     /// MEAN's rescale of a sum of `count` values. Fixed point as TFLite Micro's
     /// `QuantizedMeanOrSum`: `1 / count` folded into the multiplier
-    /// ([`crate::kernels::mean::fold_count_into_multiplier`]), then one requantization. Float:
-    /// one product `acc · (scale / count)` (`count` as f32, the division in f32), half even.
+    /// ([`crate::kernels::mean::fold_count_into_multiplier`]), then one requantization. Float
+    /// as ONNX Runtime's `QLinearGlobalAveragePool` (MLAS
+    /// `CheckQLinearGlobalAveragePoolScaleAndSize`): one product `acc · (s_in / (s_out · count))`,
+    /// the factor formed in f32 in that order, rounded half to even.
     #[inline(always)]
     pub fn apply_mean(&self, acc: i32, count: i32) -> i32 {
         match self.kind {
@@ -430,7 +432,9 @@ impl<'a> Requant<'a> {
             }
             #[cfg(feature = "float-requant")]
             Kind::Float(f) => {
-                requantize_fp32(acc, f.scale(0) / count as f32, 0, -(1 << 16), 1 << 16)
+                // MEAN's factors are (s_in, [1], s_out): `numerator · 1` is `s_in` exactly.
+                let scale = f.numerator * f.per_channel[0] / (f.denominator * count as f32);
+                requantize_fp32(acc, scale, 0, -(1 << 16), 1 << 16)
             }
         }
     }

@@ -24,6 +24,8 @@ pub mod softmax;
 pub mod dot;
 
 pub use add::{add, AddParams};
+#[cfg(feature = "float-requant")]
+pub use add::{add_float, AddScales};
 pub use avg_pool2d::{avg_pool2d, AvgPool2dParams};
 pub use conv2d::{conv2d, Conv2dParams};
 pub use depthwise_conv2d::{depthwise_conv2d, DepthwiseConv2dParams};

@@ -14,7 +14,8 @@ pub(crate) enum Prepared<'m> {
     Conv2d { params: kernels::Conv2dParams, input: TensorIndex, filter: &'m [i8], bias: Option<&'m [i32]>, rescale: &'m [QuantizedMultiplier], factors: Factors<'m> },
     DepthwiseConv2d { params: kernels::DepthwiseConv2dParams, input: TensorIndex, filter: &'m [i8], bias: Option<&'m [i32]>, rescale: &'m [QuantizedMultiplier], factors: Factors<'m> },
     FullyConnected { params: kernels::FullyConnectedParams, input: TensorIndex, weights: &'m [i8], bias: Option<&'m [i32]>, rescale: &'m [QuantizedMultiplier], factors: Factors<'m> },
-    Add { params: kernels::AddParams, input1: TensorIndex, input2: TensorIndex },
+    /// `scales`: input 1, input 2, output (used by `float-requant` only).
+    Add { params: kernels::AddParams, input1: TensorIndex, input2: TensorIndex, scales: (f32, f32, f32) },
     Mul { params: kernels::MulParams, input1: TensorIndex, input2: TensorIndex, rescale: QuantizedMultiplier, factors: Factors<'m> },
     AveragePool2d { params: kernels::AvgPool2dParams, input: TensorIndex },
     MaxPool2d { params: kernels::MaxPool2dParams, input: TensorIndex },
@@ -224,7 +225,8 @@ pub(crate) fn prepare<'m>(model: &Model<'m>, op: u16, desc: &OpDesc) -> Result<P
                 activation: d.activation,
             };
             params.validate().map_err(rejects)?;
-            Prepared::Add { params, input1: d.input1, input2: d.input2 }
+            let scales = (scale(d.input1)?, scale(d.input2)?, scale(d.output)?);
+            Prepared::Add { params, input1: d.input1, input2: d.input2, scales }
         }
         OpDesc::Mul(d) => {
             let (a, b, out) = (t(d.input1)?, t(d.input2)?, t(d.output)?);
@@ -457,7 +459,15 @@ pub(crate) fn run(model: &Model<'_>, op: u16, entry: &OpEntry, view: &ArenaView<
             let requant = requant(profile, rescale, &factors);
             kernels::fully_connected(&params, &requant, input(x)?, weights, bias, out, typed_scratch(scratch)?)
         }
-        Prepared::Add { params, input1, input2 } => kernels::add(&params, input(input1)?, input(input2)?, out),
+        Prepared::Add { params, input1, input2, scales } => {
+            #[cfg(feature = "float-requant")]
+            if profile.is_float() {
+                let scales = kernels::AddScales { input1: scales.0, input2: scales.1, output: scales.2 };
+                return kernels::add_float(&params, &scales, input(input1)?, input(input2)?, out);
+            }
+            let _ = scales;
+            kernels::add(&params, input(input1)?, input(input2)?, out)
+        }
         Prepared::Mul { params, input1, input2, rescale, factors } => {
             kernels::mul(&params, &requant(profile, core::slice::from_ref(&rescale), &factors), input(input1)?, input(input2)?, out)
         }
