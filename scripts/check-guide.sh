@@ -78,6 +78,7 @@ expect "digits-cnn (ptq) on digits test, device interpreter: accuracy 98.88% (35
 expect "parity: 357/357 outputs identical between trainer forward and device interpreter"
 expect "QAT int8 test 98.88%"
 expect "runs/digits/model.qmod: 11392 bytes, arena 2576 bytes"
+expect "wrote runs/digits/model.onnx (13984 bytes, ONNX opset 13)"
 expect "blob on digits test, device interpreter: accuracy 98.88% (357 samples)"
 expect "wrote runs/digits/report.html"
 expect "QAT INT8 accuracy            98.88%"

@@ -373,7 +373,7 @@ impl Writer<'_, '_> {
                 let x = self.float_of(d.input)?;
                 self.quantize_into(&x, d.output, -128, 127)
             }
-            #[allow(unreachable_patterns)]
+            // Standalone PAD, RELU and RELU6 (TFLite imports; the zoo fuses activations).
             other => bail!("op {index} ({}) has no ONNX export", other.name()),
         }
     }
