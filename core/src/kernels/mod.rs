@@ -39,6 +39,8 @@ pub use relu::{relu, ReluParams};
 pub use relu6::{relu6, Relu6Params};
 pub use requantize::{requantize, RequantizeParams};
 pub use softmax::{softmax, SoftmaxParams};
+#[cfg(feature = "float-requant")]
+pub use softmax::softmax_float;
 
 use serde::{Deserialize, Serialize};
 

@@ -20,7 +20,8 @@ pub(crate) enum Prepared<'m> {
     AveragePool2d { params: kernels::AvgPool2dParams, input: TensorIndex },
     MaxPool2d { params: kernels::MaxPool2dParams, input: TensorIndex },
     Mean { params: kernels::MeanParams, input: TensorIndex, rescale: QuantizedMultiplier, factors: Factors<'m> },
-    Softmax { params: kernels::SoftmaxParams, input: TensorIndex },
+    /// `input_scale`: beta · s_in, used by `float-requant` only.
+    Softmax { params: kernels::SoftmaxParams, input: TensorIndex, input_scale: f32 },
     Reshape { input: TensorIndex },
     Requantize { params: kernels::RequantizeParams, input: TensorIndex, rescale: QuantizedMultiplier, factors: Factors<'m> },
     Pad { params: kernels::PadParams, input: TensorIndex },
@@ -304,7 +305,12 @@ pub(crate) fn prepare<'m>(model: &Model<'m>, op: u16, desc: &OpDesc) -> Result<P
             let rows = elements(output, op)?.checked_div(depth).unwrap_or(0);
             let params = kernels::SoftmaxParams { rows, depth, multiplier: d.multiplier, profile };
             params.validate().map_err(rejects)?;
-            Prepared::Softmax { params, input: d.input }
+            // beta is kept only inside the multiplier: beta · s_in · 2^26 ≈ m · 2^(shift − 31).
+            let s_in = scale(d.input)?;
+            let m = d.multiplier.input;
+            let beta = libm::ldexp(f64::from(m.multiplier), m.shift - 31 - 26) / f64::from(s_in);
+            let input_scale = if (beta - 1.0).abs() <= 1e-3 { s_in } else { (f64::from(s_in) * beta) as f32 };
+            Prepared::Softmax { params, input: d.input, input_scale }
         }
         OpDesc::Reshape(d) => {
             if element_count(t(d.input)?) != element_count(t(d.output)?) {
@@ -476,7 +482,14 @@ pub(crate) fn run(model: &Model<'_>, op: u16, entry: &OpEntry, view: &ArenaView<
         Prepared::Mean { params, input: x, rescale, factors } => {
             kernels::mean_hw(&params, &requant(profile, core::slice::from_ref(&rescale), &factors), input(x)?, out, typed_scratch(scratch)?)
         }
-        Prepared::Softmax { params, input: x } => kernels::softmax(&params, input(x)?, out),
+        Prepared::Softmax { params, input: x, input_scale } => {
+            #[cfg(feature = "float-requant")]
+            if profile.is_float() {
+                return kernels::softmax_float(&params, input_scale, input(x)?, out);
+            }
+            let _ = input_scale;
+            kernels::softmax(&params, input(x)?, out)
+        }
         Prepared::Reshape { input: x } => {
             let x = input(x)?;
             if x.len() != out.len() {
