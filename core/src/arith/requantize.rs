@@ -32,7 +32,8 @@ pub enum Profile {
     /// ONNX Runtime (MLAS), XNNPACK qs8 "fp32", oneDNN/OpenVINO CPU: conv, depthwise, fully
     /// connected, MUL, MEAN and QUANTIZE requantize as `round_half_even(f32(acc) · f32(scale))`
     /// with `scale = s_in · s_w[c] / s_out` formed in f32 (see [`requantize_fp32`]). ADD and
-    /// softmax keep their integer algorithms with single rounding (`docs/onnx.md`). Running
+    /// softmax are ONNX Runtime's x86 `QLinearAdd` and `QLinearSoftmax`
+    /// (`kernels::add::add_float`, `kernels::softmax::softmax_float`; `docs/onnx.md`). Running
     /// it needs the core's `float-requant` feature; without it such models are refused at load.
     #[serde(rename = "float-requant")]
     FloatRequant = 2,
@@ -164,8 +165,8 @@ pub const fn multiply_by_quantized_multiplier(
         Profile::TfliteDouble => {
             multiply_by_quantized_multiplier_double(x, multiplier.multiplier, multiplier.shift)
         }
-        // Float-requant models still carry TFLite multipliers for ADD and softmax, which run
-        // the integer algorithm with single rounding (the closest to a float round).
+        // Float-requant models still carry TFLite multipliers (validated at load); their ADD
+        // and softmax run float kernels, so this arm only serves direct callers.
         Profile::TfliteSingle | Profile::FloatRequant => {
             multiply_by_quantized_multiplier_single(x, multiplier.multiplier, multiplier.shift)
         }

@@ -2,13 +2,14 @@
 //! `ModelProto` (opset 13) in QDQ form, for ONNX Runtime and OpenVINO. See `docs/onnx.md`.
 //!
 //! The graph is read back through `exactq_core::model::load`, so only what the core accepts is
-//! exported. Every int8 activation of the blob is an int8 ONNX value; an op becomes
+//! exported. Every int8 activation of the blob is a uint8 ONNX value (`q + 128`, zero point
+//! `zp + 128`: the form ONNX Runtime fuses into its integer QLinear kernels on x86); an op becomes
 //! `DequantizeLinear` of its inputs, the float op, the fused activation as `Relu`/`Clip`, and
 //! `QuantizeLinear` to its output's scale and zero point. Weights are int8 initializers with
 //! per-channel scales on axis 0, biases int32 initializers with their own `DequantizeLinear`.
 //! ONNX is NCHW where the blob is NHWC: the graph input and output stay NHWC (so the same
-//! bytes feed both runtimes) and `Transpose` nodes on int8 values convert at the edges and
-//! around reshapes of 4-D tensors.
+//! bytes feed both runtimes): `Transpose` nodes convert the layout at the edges and around
+//! reshapes of 4-D tensors, a `DequantizeLinear → QuantizeLinear` pair converts int8 ↔ uint8.
 
 pub mod proto;
 
