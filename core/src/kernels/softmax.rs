@@ -159,3 +159,27 @@ pub fn softmax_float(params: &SoftmaxParams, input_scale: f32, input: &[i8], out
     }
     Ok(())
 }
+
+#[cfg(all(test, feature = "float-requant"))]
+mod float_tests {
+    use super::*;
+    use crate::arith::multiplier::softmax_multiplier;
+
+    #[test]
+    fn matches_onnx_runtime_qlinear_softmax() {
+        // ONNX Runtime 1.32 QLinearSoftmax outputs (uint8 − 128) for an input scale of 0.11
+        // (the `onnx_blobs softmax` model `softmax-10-1`, where all 50 000 outputs agree).
+        let params = SoftmaxParams {
+            rows: 2,
+            depth: 10,
+            multiplier: softmax_multiplier(1.0, 0.11, Profile::FloatRequant).unwrap(),
+            profile: Profile::FloatRequant,
+        };
+        let x: [i8; 20] = [89, 35, 2, -59, -50, -118, -109, -124, -84, 80, 38, 105, 0, 27, 120, 58, 33, 11, 15, 111];
+        let want: [i8; 20] = [58, -128, -128, -128, -128, -128, -128, -128, -128, -59, -128, -97, -128, -128, 36, -128, -128, -128, -128, -67];
+        let mut y = [0i8; 20];
+        softmax_float(&params, 0.11, &x, &mut y).unwrap();
+        assert_eq!(y, want);
+        assert_eq!(softmax_float(&params, f32::NAN, &x, &mut y), Err(Error::InvalidScale));
+    }
+}
