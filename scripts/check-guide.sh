@@ -9,6 +9,9 @@
 #   no compile time;
 # - ```sh firmware blocks: their commands must appear in scripts/test-all.sh, whose firmware
 #   stage runs them (running QEMU twice would double its cost).
+# - ```sh firmware-model blocks (the guide's model on QEMU) run here, with `cargo firmware-test`
+#   spelled as the `cargo run` it aliases (the alias lives in the repository's .cargo/, and these
+#   commands run in the scratch directory); skipped without qemu-system-arm, except on CI.
 # Then it checks the numbers the guide quotes against what the run printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +34,7 @@ script="$WORK/guide-commands.sh"
 } > "$script"
 blocks=0
 tag=""
+ran_firmware_model=0
 while IFS= read -r line; do
   if [[ "$line" == "=== "* ]]; then
     tag="${line#=== }"
@@ -47,6 +51,17 @@ while IFS= read -r line; do
       exit 1
     fi
     echo "check-guide: \`$line\` runs in test-all.sh's firmware stage"
+    continue
+  fi
+  if [[ "$tag" == "firmware-model" ]]; then
+    if ! command -v qemu-system-arm >/dev/null; then
+      [ -z "${CI:-}" ] || { echo "check-guide: qemu-system-arm is missing on CI" >&2; exit 1; }
+      echo "check-guide: skipped \`$line\`: qemu-system-arm is not installed"
+      continue
+    fi
+    [[ "$line" == "cargo firmware-test "* ]] || { echo "check-guide: unexpected firmware-model command \`$line\`" >&2; exit 1; }
+    echo "cargo run -q --manifest-path \"$ROOT/Cargo.toml\" -p exactq-firmware-host --bin firmware-test -- ${line#cargo firmware-test }" >> "$script"
+    ran_firmware_model=1
     continue
   fi
   case "$line" in
@@ -88,6 +103,31 @@ done
 for id in layer-table confusion-matrix deployment-table loss-curve; do
   grep -q "id=\"$id\"" "$WORK/runs/digits-run/report.html" || { echo "check-guide: report lacks $id" >&2; fail=1; }
 done
+if [ "$ran_firmware_model" -eq 1 ]; then
+  expect "model: outputs identical: 12/12"
+  expect "flash            : 100684 B"
+  expect "instructions/inference: 617918"
+  grep -q 'id="firmware-match"' "$WORK/runs/digits-run/report.html" || { echo "check-guide: the report does not show the model's firmware figures" >&2; fail=1; }
+fi
+# The default run's report opens in a browser without network: headless Chromium's DOM.
+chromium=""
+for c in chromium chromium-browser; do
+  if command -v "$c" >/dev/null; then chromium="$c"; break; fi
+done
+if [ -n "$chromium" ]; then
+  "$chromium" --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
+    --disable-sync --no-first-run --proxy-server=127.0.0.1:9 --user-data-dir="$WORK/chromium-profile" \
+    --dump-dom "file://$WORK/runs/digits-run/report.html" > "$WORK/dom.html" 2> "$WORK/chromium.log" || true
+  for id in layer-table confusion-matrix deployment-table loss-curve metric-curve histograms; do
+    grep -q "id=\"$id\"" "$WORK/dom.html" || { echo "check-guide: $id missing from Chromium's DOM of the default run's report" >&2; fail=1; }
+  done
+  svgs=$(grep -o "<svg" "$WORK/dom.html" | wc -l)
+  [ "$svgs" -ge 3 ] || { echo "check-guide: only $svgs charts in Chromium's DOM" >&2; tail -20 "$WORK/chromium.log" >&2; fail=1; }
+  echo "check-guide: default run's report rendered by $chromium ($svgs charts in the DOM)"
+else
+  [ -z "${CI:-}" ] || { echo "check-guide: chromium is missing on CI" >&2; exit 1; }
+  echo "check-guide: skipped the Chromium DOM check: chromium is not installed"
+fi
 if [ "$fail" -ne 0 ]; then
   cat "$WORK/out.txt"
   exit 1

@@ -62,6 +62,44 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Quantize, fine-tune with the exact int8 forward, export
+//!
+//! Post-training quantization folds batch norm and calibrates the activation ranges
+//! ([`quant::ptq`]); QAT steps ([`quant::qat`]) compute exactly the device's int8 outputs in the
+//! forward pass; [`quant::export::device_blob`] writes what the core loads, and
+//! [`quant::metrics::evaluate`] runs it through the core interpreter next to the trainer's
+//! forward, byte for byte.
+//!
+//! ```
+//! use exactq_trainer::cli::quantize::ptq;
+//! use exactq_trainer::nn::optim::OptimizerConfig;
+//! use exactq_trainer::quant::{export::device_blob, metrics::evaluate, ptq::PtqConfig, qat};
+//! use exactq_trainer::train::{RunConfig, Session};
+//! use exactq_trainer::{data, zoo::Arch};
+//!
+//! let digits = data::load("digits", None)?;
+//! let cfg = RunConfig { arch: Arch::DigitsCnn, batch_size: 32, seed: 1, optimizer: OptimizerConfig::adam(2e-3), cosine_epochs: 0 };
+//! let mut session = Session::new(&cfg, &digits)?;
+//! for first in (0..256u32).collect::<Vec<_>>().chunks(32) {
+//!     session.step(&digits, first)?; // a few float steps
+//! }
+//! // PTQ (TFLite per-channel weights, min-max ranges on 300 training samples).
+//! let (mut state, ptq_eval) = ptq(&session.state, &digits, &PtqConfig::default())?;
+//! assert_eq!(ptq_eval.parity_identical, ptq_eval.parity_total); // trainer == interpreter
+//!
+//! // One QAT step on 32 samples.
+//! qat::begin(&mut state, &qat::QatConfig { lr: 1e-5, scale_lr: 1e-5, batch_size: 32, seed: 0 })?;
+//! let loss = qat::step(&mut state, &digits, &(0..32).collect::<Vec<u32>>())?;
+//! assert!(loss.is_finite());
+//!
+//! // The device blob, and the same bytes out of the interpreter and the trainer's forward.
+//! let blob = device_blob(&state.model, &state.params)?;
+//! let eval = evaluate(&state.model, &state.params, &blob, &digits.test, digits.task)?;
+//! assert_eq!((eval.parity_identical, eval.parity_total, eval.mismatched_bytes), (357, 357, 0));
+//! assert!(exactq_core::model::load(&exactq_core::model::aligned::AlignedBytes::copy_from(&blob)).is_ok());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # A report for a run directory
 //!
 //! [`report::write`] never fails on missing artefacts: it lists them on the page.

@@ -77,6 +77,29 @@ fn run_quantize_finetune_export_eval() {
     let acc = |s: &str| s.split("accuracy ").nth(1).unwrap().split(' ').next().unwrap().to_string();
     assert_eq!(acc(&out), acc(&out_ckpt));
 
+    // The float-requant profile (ONNX Runtime / OpenVINO arithmetic): PTQ, QAT against it, and
+    // zero mismatches on the whole digits test set between the QAT forward and the interpreter.
+    let out = ok(&["quantize", &d("fp32.ckpt"), "-o", &d("f.ptq"), "--profile", "float-requant"]);
+    assert!(out.contains("float-requant") && out.contains("parity: 357/357"), "{out}");
+    let out = ok(&["finetune", &d("f.ptq"), "-o", &d("f.qat"), "--epochs", "1"]);
+    assert!(out.contains("parity: 357/357"), "{out}");
+    let v: serde_json::Value = serde_json::from_str(ok(&["eval", &d("f.qat"), "--json"]).trim()).unwrap();
+    assert_eq!((v["stage"].as_str(), v["profile"].as_str()), (Some("qat"), Some("float-requant")));
+    assert_eq!((v["parity_identical"].as_u64(), v["parity_total"].as_u64()), (Some(357), Some(357)));
+    ok(&["export", &d("f.qat"), "-o", &d("f.qmod")]);
+    assert_eq!(acc(&ok(&["eval", &d("f.qmod"), "--dataset", "digits"])), acc(&ok(&["eval", &d("f.qat")])));
+    fails_with_2(&["quantize", &d("fp32.ckpt"), "-o", &d("x.ptq"), "--profile", "float-single"], "float-requant");
+
+    // Constant activations (issue 6, bad input): a layer dead on the calibration set (block1's
+    // batch norm zeroed, so the folded conv outputs 0 and its ReLU output is constant) is an
+    // error naming the tensor, exit 2, nothing written.
+    let mut dead = exactq_trainer::checkpoint::TrainerState::load(&dir.join("fp32.ckpt")).unwrap();
+    for name in ["block1.bn.gamma", "block1.bn.beta"] {
+        dead.params.get_mut(name).unwrap().data.iter_mut().for_each(|v| *v = 0.0);
+    }
+    dead.save(&dir.join("dead.ckpt")).unwrap();
+    fails_with_2(&["quantize", &d("dead.ckpt"), "-o", &d("x.ptq")], "is constant zero on the calibration set (zero range)");
+
     // Wrong stage or model, and outputs that exist.
     fails_with_2(&["finetune", &d("fp32.ckpt"), "-o", &d("x.qat")], "float (fp32) training checkpoint");
     fails_with_2(&["quantize", &d("qat.ckpt"), "-o", &d("x.ptq")], "already a quantized checkpoint");

@@ -1,6 +1,7 @@
 //! Parity: the trainer's quantized forward (the QAT hook and the plain integer forward) equals
 //! the core interpreter running the exported blob, byte for byte, for every zoo model and
-//! random small networks of every supported layer type, under both arithmetic profiles.
+//! random small networks of every supported layer type, under all three arithmetic profiles
+//! (`tflite-double`, `tflite-single`, `float-requant`).
 
 use exactq_trainer::data::Split;
 use exactq_trainer::nn::graph::{Conv2dSpec, Graph, LinearSpec, Op, Padding, Pool2dSpec, BatchNormSpec};
@@ -80,7 +81,7 @@ fn zoo_models_match_the_interpreter() {
     for (arch, n) in [(Arch::DigitsCnn, 16), (Arch::Resnet8, 3), (Arch::EcgAe, 16), (Arch::Mlp { inputs: 64, classes: 10 }, 16)] {
         let graph = arch.graph();
         let params = random_params(&graph, 7);
-        for profile in [ProfileName::TfliteDouble, ProfileName::TfliteSingle] {
+        for profile in ProfileName::ALL {
             // Seeds pick the estimator (minmax, percentile, MSE) and bias correction.
             let seeds: &[u64] = if arch == Arch::Resnet8 { &[12] } else { &[11, 12, 13] };
             for &seed in seeds {
@@ -132,12 +133,71 @@ fn random_graph(seed: u64) -> (Graph, Vec<usize>) {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
     #[test]
-    fn random_networks_match_the_interpreter(seed in any::<u64>(), single in any::<bool>()) {
+    fn random_networks_match_the_interpreter(seed in any::<u64>(), profile in 0..ProfileName::ALL.len()) {
         let (graph, sample) = random_graph(seed);
         graph.shapes().unwrap();
         let params = random_params(&graph, seed ^ 5);
-        let profile = if single { ProfileName::TfliteSingle } else { ProfileName::TfliteDouble };
+        let profile = ProfileName::ALL[profile];
         // A random network whose ReLU never fires is rejected, not counted as a pass.
         prop_assume!(check_parity(&graph, &params, &sample, 4, profile, seed).is_some());
+    }
+}
+
+/// The network proptest once shrank to (a ReLU dead on the calibration set): refused by PTQ
+/// with `ZeroRange`, never a parity failure, in every profile. Kept by name because the
+/// property's parameters changed since (`quant_parity.proptest-regressions` replays RNG seeds).
+#[test]
+fn dead_random_network_is_refused_not_mismatched() {
+    let seed = 5914255759633627952;
+    let (graph, sample) = random_graph(seed);
+    let params = random_params(&graph, seed ^ 5);
+    for profile in ProfileName::ALL {
+        let _ = check_parity(&graph, &params, &sample, 4, profile, seed);
+    }
+}
+
+/// The float-requant parity above is not vacuous. On random networks float-requant and
+/// tflite-single rarely differ (both round once; they part only at exact ties, half even vs half
+/// up, and where f32 and the 31-bit multiplier round a near-tie differently), so this network
+/// is built to hit ties: `s_in · s_w / s_out = 1/2` exactly, so every odd accumulator is a tie.
+/// The interpreter must follow the profile stored in the blob, and the trainer with it.
+#[test]
+fn float_requant_rounds_ties_to_even_like_the_interpreter() {
+    let mut graph = Graph { nodes: vec![] };
+    let input = graph.push("input", Op::Input { shape: vec![6] }, &[]);
+    graph.push("fc", Op::Linear(LinearSpec { in_f: 6, out_f: 4, bias: false }), &[input]);
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut params = ParamStore::init(&graph, &mut rng);
+    // Weights in {-1, 0, 1} / 128: int8 weights in {-1, 0, 1} for the scale 1/128.
+    for w in &mut params.get_mut("fc.weight").unwrap().data {
+        *w = ((rng.next_u32() % 3) as f32 - 1.0) / 128.0;
+    }
+    let calib = Split { x: uniform(&mut rng, 64 * 6, -1.0, 1.0), y: vec![0; 64] };
+    let cfg = PtqConfig { profile: ProfileName::TfliteSingle, samples: 64, ..PtqConfig::default() };
+    let mut q = quantize(&graph, &params, &calib, &cfg).expect("ptq");
+    let (s_in, s_w) = (1.0f32 / 64.0, 1.0f32 / 128.0);
+    q.model.scales.get_mut("input.scale").unwrap().data[0] = s_in;
+    q.model.scales.get_mut("fc.weight_scale").unwrap().data.iter_mut().for_each(|s| *s = s_w);
+    q.model.scales.get_mut("fc.scale").unwrap().data[0] = s_in * s_w * 2.0;
+    q.model.quantizers.iter_mut().for_each(|q| q.zero_point = 0);
+    let n = 64;
+    let x = uniform(&mut rng, n * 6, -2.0, 2.0);
+    let mut outputs = Vec::new();
+    for profile in ProfileName::ALL {
+        q.model.profile = profile;
+        let trainer = forward_int8(&q.model, &q.folded.params, &x, n).expect("forward");
+        let blob = device_blob(&q.model, &q.folded.params).expect("export");
+        assert_eq!(Device::new(&blob).unwrap().run(&x).unwrap(), trainer, "{profile:?}");
+        outputs.push(trainer);
+    }
+    let differ = |a: &[i8], b: &[i8]| a.iter().zip(b).filter(|(x, y)| x != y).count();
+    let (single, float) = (&outputs[1], &outputs[2]);
+    assert!(differ(single, float) > 0, "ties must round differently");
+    // Where they differ, single rounding went half up and float-requant half to even.
+    for (a, b) in single.iter().zip(float) {
+        if a != b {
+            assert_eq!(i32::from(*a) - i32::from(*b), 1, "single {a} vs float {b}");
+            assert_eq!(b % 2, 0, "float-requant rounds ties to even");
+        }
     }
 }

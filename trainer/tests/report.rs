@@ -174,3 +174,100 @@ fn report_renders_in_headless_chromium_without_network() {
     assert!(dom.contains("id=\"confusion-matrix\""));
     let _ = std::fs::remove_dir_all(profile);
 }
+
+#[test]
+fn finetune_and_eval_write_the_report_next_to_their_checkpoint() {
+    // A directory as the guide builds it by hand: FP32 and PTQ checkpoints, no history or summary.
+    let dir = copy_run("auto", &["fp32.ckpt", "ptq.ckpt"]);
+    let out = ok(&exactq(&["finetune", "ptq.ckpt", "--out", "qat.ckpt", "--epochs", "1"], &dir));
+    assert!(out.contains("wrote ./report.html"), "{out}");
+    let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    // The output checkpoint is both the float reference and the blob (its own MODL section).
+    assert!(page.contains("Float reference of the per-layer figures: qat.ckpt"), "reference");
+    for id in ["layer-table", "loss-curve", "confusion-matrix", "deployment-table"] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "section {id} missing");
+    }
+    assert!(page.contains("QAT train loss"), "QAT curve from the checkpoint");
+    // What the directory lacks is listed; the blob is not missing (it is the checkpoint's).
+    for file in ["history.json", "summary.json", "firmware.json"] {
+        assert!(page.contains(&format!("./{file}</td><td class=\"l\"><span class=\"missing\">missing")), "{file} listed as missing");
+    }
+    assert!(!page.contains("model.qmod"), "the blob is the checkpoint's MODL section");
+    // The blob size is that of the exported blob, not of the checkpoint.
+    let exported = ok(&exactq(&["export", "qat.ckpt", "--out", "model.qmod"], &dir));
+    let blob_bytes = std::fs::metadata(dir.join("model.qmod")).unwrap().len();
+    assert!(exported.contains(&format!("{blob_bytes} bytes")), "{exported}");
+    assert!(page.contains(&format!("<td class=\"l\">{blob_bytes} B</td>")), "blob size {blob_bytes} in the deployment table");
+
+    // eval of the float checkpoint: the report of the whole directory, now with the blob.
+    std::fs::remove_file(dir.join("report.html")).unwrap();
+    let json = ok(&exactq(&["eval", "fp32.ckpt", "--json"], &dir));
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("stdout stays one JSON object");
+    assert_eq!(v["samples"].as_u64(), Some(357));
+    let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(page.contains("id=\"layer-table\""));
+    // A blob elsewhere: its own directory, whatever is there (nothing else here).
+    let sub = dir.join("blob-only");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::copy(dir.join("model.qmod"), sub.join("model.qmod")).unwrap();
+    let out = ok(&exactq(&["eval", "blob-only/model.qmod", "--dataset", "digits"], &dir));
+    assert!(out.contains("wrote blob-only/report.html"), "{out}");
+    let page = std::fs::read_to_string(sub.join("report.html")).unwrap();
+    assert!(page.contains("id=\"deployment-table\"") && page.contains("fp32.ckpt) missing"));
+
+    // --no-report writes nothing.
+    std::fs::remove_file(dir.join("report.html")).unwrap();
+    let out = ok(&exactq(&["eval", "qat.ckpt", "--no-report"], &dir));
+    assert!(!out.contains("wrote"), "{out}");
+    ok(&exactq(&["finetune", "qat.ckpt", "--out", "qat2.ckpt", "--epochs", "2", "--no-report"], &dir));
+    assert!(!dir.join("report.html").exists());
+}
+
+/// A `firmware.json` as `cargo firmware-test --model BLOB --json FILE` writes it.
+fn firmware_json(crc: u32) -> String {
+    format!(
+        r#"{{"target": "thumbv7em-none-eabihf (QEMU mps2-an386, Cortex-M4F), profile firmware", "tool": "cargo firmware-test",
+  "resnet8": {{"model_crc32": "0x12345678", "parity": "pass", "flash_bytes": 177264, "instructions_per_inference": 52654514}},
+  "model": {{"model_crc32": "{crc:#010x}", "parity": "pass", "outcome": "pass", "outputs_identical": 12, "outputs_total": 12,
+    "flash_bytes": 91234, "text_bytes": 78000, "rodata_bytes": 13234, "static_ram_bytes": 3000, "arena_bytes": 2576,
+    "peak_stack_bytes": 36000, "invoke_stack_bytes": 1500, "instructions_per_inference": 1234567, "instruction_budget": null}}}}"#
+    )
+}
+
+#[test]
+fn firmware_figures_of_the_run_model_reach_the_deployment_summary() {
+    let dir = copy_run("firmware", &["model.qmod"]);
+    // Absent: said so, with the command that measures this blob.
+    let page = std::fs::read_to_string(report::write(&dir).unwrap()).unwrap();
+    assert!(page.contains("firmware figures") && page.contains("firmware.json) missing"));
+    assert!(page.contains("id=\"firmware-hint\"") && page.contains("cargo firmware-test --model"));
+    assert!(!page.contains("id=\"firmware-table\""));
+
+    // Present, with an entry for this blob (found by its model CRC-32) and one for another model.
+    let blob = std::fs::read(dir.join("model.qmod")).unwrap();
+    let crc = report::model_crc32(&blob).unwrap();
+    std::fs::write(dir.join("firmware.json"), firmware_json(crc)).unwrap();
+    let page = std::fs::read_to_string(report::write(&dir).unwrap()).unwrap();
+    assert!(page.contains("id=\"firmware-match\""), "the run's entry is recognised");
+    let deployment = page.split("id=\"deployment-table\"").nth(1).unwrap().split("</table>").next().unwrap();
+    for (label, value) in [
+        ("flash on the device", "91234 B"),
+        ("static RAM on the device", "3000 B"),
+        ("peak stack on the device", "36000 B"),
+        ("instructions per inference", "1234567"),
+        ("device parity", "pass (12/12 outputs identical to the host)"),
+    ] {
+        let row = deployment.lines().find(|l| l.contains(label)).unwrap_or_else(|| panic!("no `{label}` row in {deployment}"));
+        assert!(row.contains(&format!(">{value}<")), "{row}");
+    }
+    let table = page.split("id=\"firmware-table\"").nth(1).unwrap().split("</table>").next().unwrap();
+    assert!(table.contains("model (this run)") && table.contains("resnet8"));
+    assert!(table.contains("52654514"));
+
+    // Only other models' figures: shown, but not as this run's, with the command to measure it.
+    std::fs::write(dir.join("firmware.json"), firmware_json(crc ^ 1)).unwrap();
+    let page = std::fs::read_to_string(report::write(&dir).unwrap()).unwrap();
+    assert!(page.contains("No entry of the firmware figures is this run's model"));
+    assert!(!page.contains("flash on the device") && !page.contains("(this run)"));
+    assert!(page.contains("id=\"firmware-table\""));
+}

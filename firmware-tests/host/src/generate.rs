@@ -58,9 +58,22 @@ pub struct HostCase {
     pub expected: Vec<Vec<i8>>,
 }
 
+/// Image and folder of a model given with `--model FILE` (`src/bin/user_model.rs`).
+pub const USER_BIN: &str = "user-model";
+pub const USER_DIR: &str = "user_model";
+
 /// What was written, for the report.
 pub struct GeneratedCase {
-    pub case: CaseId,
+    /// Name in the printed report and in `firmware.json`.
+    pub name: String,
+    /// Firmware binary that embeds it.
+    pub bin: &'static str,
+    /// Regression guard on instructions per inference (`None` for a `--model` file).
+    pub instruction_budget: Option<u64>,
+    /// The file it came from (`--model`), `None` for the built-in test models.
+    pub source: Option<std::path::PathBuf>,
+    /// CRC-32 stored for the model (its `MODL` section): names the model in `firmware.json`.
+    pub model_crc32: u32,
     pub description: String,
     pub model_bytes: usize,
     pub arena_bytes: usize,
@@ -76,7 +89,26 @@ pub fn write_case(case: CaseId, generated_dir: &Path, flip_expected_bit: bool) -
         CaseId::EveryKernel => crate::models::every_kernel()?,
         CaseId::Resnet8 => crate::models::resnet8()?,
     };
-    let dir = generated_dir.join(case.dir_name());
+    let mut written = write_host_case(host, case.name(), case.dir_name(), generated_dir, flip_expected_bit)?;
+    written.bin = case.bin();
+    written.instruction_budget = Some(case.instruction_budget());
+    Ok(written)
+}
+
+/// The model in `path` (a device blob or a quantized checkpoint), under `name`, for the
+/// `user-model` image.
+pub fn write_user_case(path: &Path, name: &str, generated_dir: &Path, flip_expected_bit: bool) -> Result<GeneratedCase> {
+    let host = crate::models::from_file(path)?;
+    let mut written = write_host_case(host, name, USER_DIR, generated_dir, flip_expected_bit)?;
+    written.source = Some(path.to_path_buf());
+    Ok(written)
+}
+
+fn write_host_case(host: HostCase, name: &str, dir_name: &str, generated_dir: &Path, flip_expected_bit: bool) -> Result<GeneratedCase> {
+    let model_crc32 = exactq_core::model::container::find_section(&host.model, exactq_core::model::container::MODEL_TAG)
+        .map_err(|e| anyhow::anyhow!("{name}: the blob has no valid MODL section: {e:?}"))?
+        .crc;
+    let dir = generated_dir.join(dir_name);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let concat = |rows: &[Vec<i8>]| rows.iter().flatten().map(|&v| v as u8).collect::<Vec<u8>>();
     let inputs = concat(&host.inputs);
@@ -87,7 +119,7 @@ pub fn write_case(case: CaseId, generated_dir: &Path, flip_expected_bit: bool) -
     let input_bytes = host.inputs[0].len();
     let output_bytes = host.expected[0].len();
     let mut constants = String::new();
-    writeln!(constants, "// Written by `cargo firmware-test` ({}); do not edit.", case.name())?;
+    writeln!(constants, "// Written by `cargo firmware-test` ({name}); do not edit.")?;
     writeln!(constants, "pub const ARENA_BYTES: usize = {};", host.arena_bytes)?;
     writeln!(constants, "pub const INPUT_BYTES: usize = {input_bytes};")?;
     writeln!(constants, "pub const OUTPUT_BYTES: usize = {output_bytes};")?;
@@ -96,7 +128,11 @@ pub fn write_case(case: CaseId, generated_dir: &Path, flip_expected_bit: bool) -
     write_if_changed(&dir.join("expected.bin"), &expected)?;
     write_if_changed(&dir.join("case.rs"), constants.as_bytes())?;
     Ok(GeneratedCase {
-        case,
+        name: name.to_owned(),
+        bin: USER_BIN,
+        instruction_budget: None,
+        source: None,
+        model_crc32,
         description: host.description,
         model_bytes: host.model.len(),
         arena_bytes: host.arena_bytes,

@@ -253,14 +253,20 @@ fn calibrated_case(name: &'static str, seed: u64, define: Define) -> Result<Host
     let (_, blob, description) = build(Some(calibration))?;
     let aligned = AlignedBytes::copy_from(&blob);
     let model = load(&aligned).map_err(&c)?;
+    let expected = host_outputs(&model, &inputs).map_err(&c)?;
+    Ok(HostCase { description, arena_bytes: model.arena_size(), model: blob, inputs, expected })
+}
+
+/// The outputs the host build of the core computes for `inputs`, one `invoke` each.
+fn host_outputs(model: &exactq_core::model::Model<'_>, inputs: &[Vec<i8>]) -> Result<Vec<Vec<i8>>, exactq_core::Error> {
     let mut arena = AlignedBytes::zeroed(model.arena_size());
     let mut expected = Vec::new();
-    for input in &inputs {
+    for input in inputs {
         let mut output = vec![0i8; model.output_len()];
-        invoke(&model, input, &mut arena, &mut output).map_err(&c)?;
+        invoke(model, input, &mut arena, &mut output)?;
         expected.push(output);
     }
-    Ok(HostCase { description, arena_bytes: model.arena_size(), model: blob, inputs, expected })
+    Ok(expected)
 }
 
 /// Every kernel of the core in one graph (12x12x3 input, 10 softmax outputs):
@@ -321,4 +327,37 @@ pub fn every_kernel() -> Result<HostCase> {
 
 pub fn resnet8() -> Result<HostCase> {
     calibrated_case("ResNet-8", 0x5eed_0008, define_resnet8)
+}
+
+/// A model someone else built (e.g. `exactq export`'s `model.qmod`), with seeded test inputs: wave
+/// images for an `[1, h, w, c]` input, uniform int8 noise for any other shape. A quantized
+/// checkpoint is accepted too: only its `MODL` section is embedded, as `exactq export` would
+/// write it.
+pub fn from_file(path: &std::path::Path) -> Result<HostCase> {
+    let file = std::fs::read(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let what = path.display().to_string();
+    let c = core_err(&what);
+    let blob = {
+        let model = exactq_core::model::container::find_section(&file, exactq_core::model::container::MODEL_TAG).map_err(&c)?;
+        let mut writer = exactq_core::model::container::ContainerWriter::new();
+        writer.section(exactq_core::model::container::MODEL_TAG, model.payload).map_err(&c)?;
+        writer.finish().map_err(&c)?
+    };
+    let aligned = AlignedBytes::copy_from(&blob);
+    let model = load(&aligned).map_err(&c)?;
+    let input = model.tensor(model.graph().input).ok_or_else(|| anyhow!("{what}: no input tensor"))?;
+    let dims: Vec<usize> = input.shape.iter().map(|&d| d as usize).collect();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x5eed_0100);
+    let inputs: Vec<Vec<i8>> = (0..INPUTS_PER_MODEL)
+        .map(|_| {
+            if dims.len() == 4 && dims[0] == 1 {
+                synthetic_image(&mut rng, &dims)
+            } else {
+                (0..model.input_len()).map(|_| rng.random_range(-128i32..=127) as i8).collect()
+            }
+        })
+        .collect();
+    let expected = host_outputs(&model, &inputs).map_err(&c)?;
+    let description = format!("{what}: {} ops, input {dims:?}, {} output values", model.graph().ops.len(), model.output_len());
+    Ok(HostCase { description, arena_bytes: model.arena_size(), model: blob, inputs, expected })
 }

@@ -2,19 +2,14 @@
 //! the every-kernel model and check that `firmware-test` fails because of an output mismatch
 //! (not because of a build error or a crash).
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
-fn qemu_installed() -> bool {
-    Command::new("qemu-system-arm").arg("--version").output().is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn one_flipped_expected_bit_fails_the_run() {
-    if !qemu_installed() {
-        // CI installs QEMU (.ci/run); there the check must run.
-        assert!(std::env::var_os("CI").is_none(), "qemu-system-arm is missing on CI");
-        eprintln!("skipped: qemu-system-arm is not installed (apt-get install qemu-system-arm)");
+    if !common::qemu_or_skip() {
         return;
     }
     let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("planted-bit-flip");
@@ -22,6 +17,8 @@ fn one_flipped_expected_bit_fails_the_run() {
         .args(["--only", "every-kernel", "--flip-expected-bit", "--skip-no-fpu-proof"])
         .arg("--generated-dir")
         .arg(scratch.join("generated"))
+        .arg("--json")
+        .arg(scratch.join("firmware.json"))
         .output()
         .expect("firmware-test starts");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -41,4 +38,9 @@ fn one_flipped_expected_bit_fails_the_run() {
     assert_eq!(same + 1, total, "only the planted input differs");
     assert!(stdout.contains("FAILED: output mismatch"));
     assert!(stdout.contains("firmware: 0 passed, 1 failed"));
+    // The verdict reaches the JSON the report reads.
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(scratch.join("firmware.json")).unwrap()).unwrap();
+    let entry = &json["every-kernel"];
+    assert_eq!((entry["parity"].as_str(), entry["outcome"].as_str()), (Some("fail"), Some("output mismatch")));
+    assert_eq!(entry["outputs_identical"].as_u64().map(|n| n + 1), entry["outputs_total"].as_u64());
 }

@@ -22,13 +22,23 @@ pub struct EvalArgs {
     pub threads: Option<usize>,
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Do not write report.html next to the checkpoint (see `exactq report`).
+    #[arg(long)]
+    pub no_report: bool,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     super::set_threads(args.threads)?;
-    if super::qeval::try_run(&args)? {
-        return Ok(());
+    if !super::qeval::try_run(&args)? {
+        evaluate_float(&args)?;
     }
+    if !args.no_report {
+        super::report::write_next_to(&args.checkpoint, args.data_dir.clone(), args.json);
+    }
+    Ok(())
+}
+
+fn evaluate_float(args: &EvalArgs) -> anyhow::Result<()> {
     let state = TrainerState::load(&args.checkpoint)?;
     let spin = super::spinner(format!("loading {} and scoring the test split", state.hyper.dataset));
     let scored = data::load(&state.hyper.dataset, args.data_dir.as_deref()).map_err(anyhow::Error::from).and_then(|data| {

@@ -40,6 +40,9 @@ pub struct FinetuneArgs {
     pub threads: Option<usize>,
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Do not write report.html next to the output checkpoint (see `exactq report`).
+    #[arg(long)]
+    pub no_report: bool,
 }
 
 /// Fine-tunes `state` until `epochs`, saving to `out` after every epoch when given.
@@ -84,5 +87,8 @@ pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
     println!("{} on {}: QAT int8 test {}", state.arch.name(), data.name, super::train::fmt_metric(eval.metric, data.task));
     println!("parity: {}/{} outputs identical between trainer forward and device interpreter", eval.parity_identical, eval.parity_total);
     println!("checkpoint {}", args.out.display());
+    if !args.no_report {
+        super::report::write_next_to(&args.out, args.data_dir.clone(), false);
+    }
     Ok(())
 }

@@ -23,7 +23,8 @@ pub struct PtqArgs {
     /// Range estimator: minmax, percentile[:P], mse.
     #[arg(long, default_value = "minmax")]
     pub estimator: RangeEstimator,
-    /// Arithmetic profile of the target: tflite-double or tflite-single.
+    /// Arithmetic profile of the target: tflite-double (TFLite Micro / CMSIS-NN), tflite-single
+    /// (single-rounding builds) or float-requant (ONNX Runtime / OpenVINO-style f32 requantization).
     #[arg(long, default_value = "tflite-double")]
     pub profile: ProfileName,
     /// Empirical bias correction after calibration.

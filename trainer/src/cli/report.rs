@@ -1,10 +1,10 @@
 //! `exactq report RUN_DIR`: writes `RUN_DIR/report.html` (see [`crate::report`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::report::{self, Options};
+use crate::report::{self, FileKind, Options};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -55,4 +55,25 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     let path = report::write_report(&opts, &report)?;
     println!("wrote {}", path.display());
     Ok(())
+}
+
+/// The report `exactq eval FILE` and `exactq finetune --out FILE` write when they are done:
+/// `report.html` next to `file`, its directory read as a run directory
+/// ([`Options::for_file`]). The command's own result is already out, so a report that cannot be
+/// written is a warning, not a failure. `json`: the command prints JSON on stdout, so the line
+/// naming the page goes to stderr.
+pub fn write_next_to(file: &Path, data_dir: Option<PathBuf>, json: bool) {
+    let written = FileKind::of(file).and_then(|kind| {
+        let opts = Options { data_dir, ..Options::for_file(file, kind) };
+        let report = report::build(&opts);
+        for a in report.artefacts.iter().filter(|a| a.problem.is_some()) {
+            eprintln!("report: {} ({}) {}", a.name, a.path.display(), a.problem.as_deref().unwrap_or(""));
+        }
+        report::write_report(&opts, &report)
+    });
+    match written {
+        Ok(path) if json => eprintln!("wrote {}", path.display()),
+        Ok(path) => println!("wrote {}", path.display()),
+        Err(e) => eprintln!("warning: report not written: {e:#}"),
+    }
 }

@@ -4,7 +4,7 @@
 
 use exactq_core::arith::multiplier::{add_multipliers, conv_per_channel_multipliers, requantize_multiplier};
 use exactq_core::arith::quantize::{dequantize_slice, quantize_bias, quantize_f32, quantize_slice};
-use exactq_core::arith::{activation_range, QuantizedMultiplier, Requant};
+use exactq_core::arith::{activation_range, FloatScales, Profile, QuantizedMultiplier, Requant};
 use exactq_core::kernels::{self, Padding, Shape4};
 
 use crate::nn::graph::{Conv2dSpec, Pool2dSpec};
@@ -63,6 +63,46 @@ pub fn layer_constants(model: &QuantModel, params: &ParamStore, layer: &QLayer) 
     Ok(LayerConstants { weights, bias, weight_scales })
 }
 
+/// A layer's output rescale, owned, in the model's profile, built from the same f32 scales the
+/// exported blob stores so it is what the interpreter builds at load (`core::model::ops`):
+/// - `tflite-double` / `tflite-single`: the TFLite multipliers the core derives
+///   (`conv_per_channel_multipliers`, `requantize_multiplier` for MEAN);
+/// - `float-requant`: the core's f32 factors `s_in · s_w[c] / s_out` (conv, depthwise, fully
+///   connected) or `s_in · 1 / s_out` (MEAN), applied by the core's float requantization. The
+///   TFLite multipliers are derived too (as the model builder stores them in the blob), so a
+///   scale the builder would refuse is refused here as well.
+pub struct Rescale {
+    profile: Profile,
+    multipliers: Vec<QuantizedMultiplier>,
+    s_in: f32,
+    per_channel: Vec<f32>,
+    s_out: f32,
+}
+
+impl Rescale {
+    /// Conv, depthwise or fully connected with per-output-channel weight scales.
+    pub fn conv(profile: Profile, s_in: f32, weight_scales: &[f32], s_out: f32) -> Result<Rescale, exactq_core::Error> {
+        let mut multipliers = vec![QuantizedMultiplier::ZERO; weight_scales.len()];
+        conv_per_channel_multipliers(s_in, weight_scales, s_out, profile, &mut multipliers)?;
+        Ok(Rescale { profile, multipliers, s_in, per_channel: weight_scales.to_vec(), s_out })
+    }
+
+    /// MEAN over height and width (the kernel folds in the element count).
+    pub fn mean(profile: Profile, s_in: f32, s_out: f32) -> Result<Rescale, exactq_core::Error> {
+        let m = requantize_multiplier(s_in, s_out, profile)?;
+        Ok(Rescale { profile, multipliers: vec![m], s_in, per_channel: vec![1.0], s_out })
+    }
+
+    /// The core's view of it.
+    pub fn requant(&self) -> Requant<'_> {
+        if self.profile.is_float() {
+            Requant::float(FloatScales { numerator: self.s_in, per_channel: &self.per_channel, denominator: self.s_out })
+        } else {
+            Requant::per_channel(self.profile, &self.multipliers)
+        }
+    }
+}
+
 fn shape4(batch: usize, s: &[usize]) -> Shape4 {
     Shape4::new(batch, s[0], s[1], s[2])
 }
@@ -98,9 +138,8 @@ pub fn run_layer(
     match &layer.op {
         QOp::Conv { spec, act: f, .. } => {
             let c = need()?;
-            let mut rescale = vec![QuantizedMultiplier::ZERO; spec.out_c];
-            conv_per_channel_multipliers(s_in, &c.weight_scales, s_out, profile, &mut rescale).map_err(core_err(format!("multipliers of `{}`", layer.name)))?;
-            let requant = Requant::per_channel(profile, &rescale);
+            let rescale = Rescale::conv(profile, s_in, &c.weight_scales, s_out).map_err(core_err(format!("multipliers of `{}`", layer.name)))?;
+            let requant = rescale.requant();
             let activation = act(*f).map_err(core_err(format!("activation of `{}`", layer.name)))?;
             let input = shape4(batch, &in_t.shape);
             let output = shape4(batch, &out_t.shape);
@@ -141,9 +180,8 @@ pub fn run_layer(
         }
         QOp::Linear { spec, act: f, .. } => {
             let c = need()?;
-            let mut rescale = vec![QuantizedMultiplier::ZERO; spec.out_f];
-            conv_per_channel_multipliers(s_in, &c.weight_scales, s_out, profile, &mut rescale).map_err(core_err(format!("multipliers of `{}`", layer.name)))?;
-            let requant = Requant::per_channel(profile, &rescale);
+            let rescale = Rescale::conv(profile, s_in, &c.weight_scales, s_out).map_err(core_err(format!("multipliers of `{}`", layer.name)))?;
+            let requant = rescale.requant();
             let p = kernels::FullyConnectedParams {
                 batches: batch,
                 input_depth: spec.in_f,
@@ -201,10 +239,10 @@ pub fn run_layer(
             }
         }
         QOp::Mean => {
-            let rescale = requantize_multiplier(s_in, s_out, profile).map_err(core_err(format!("multiplier of `{}`", layer.name)))?;
+            let rescale = Rescale::mean(profile, s_in, s_out).map_err(core_err(format!("multiplier of `{}`", layer.name)))?;
             let p = kernels::MeanParams { input: shape4(batch, &in_t.shape), input_zero_point: zp_in, output_zero_point: zp_out };
             let mut scratch = vec![0i32; p.scratch_len()];
-            kernels::mean_hw(&p, &Requant::per_tensor(profile, &rescale), inputs[0], &mut out, &mut scratch).map_err(err)?;
+            kernels::mean_hw(&p, &rescale.requant(), inputs[0], &mut out, &mut scratch).map_err(err)?;
         }
         QOp::Reshape => out.copy_from_slice(inputs[0]),
     }

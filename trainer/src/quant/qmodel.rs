@@ -18,18 +18,27 @@ use crate::nn::params::{Param, ParamStore};
 
 use super::QuantError;
 
-/// Arithmetic profile, as stored in checkpoints.
+/// Arithmetic profile, as stored in checkpoints (postcard writes the variant index, so the
+/// order of the variants is part of the `QUNT` format: append, never reorder).
+/// `FloatRequant` needs `QUNT` version 2 (`super::state::QuantState::required_version`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProfileName {
     TfliteDouble,
     TfliteSingle,
+    /// ONNX Runtime / XNNPACK / OpenVINO-style f32 requantization, round half to even
+    /// (core `Profile::FloatRequant`).
+    FloatRequant,
 }
 
 impl ProfileName {
+    /// Every profile, in the order of [`Profile::EVERY`].
+    pub const ALL: [ProfileName; 3] = [ProfileName::TfliteDouble, ProfileName::TfliteSingle, ProfileName::FloatRequant];
+
     pub fn core(self) -> Profile {
         match self {
             ProfileName::TfliteDouble => Profile::TfliteDouble,
             ProfileName::TfliteSingle => Profile::TfliteSingle,
+            ProfileName::FloatRequant => Profile::FloatRequant,
         }
     }
 
@@ -41,11 +50,10 @@ impl ProfileName {
 impl std::str::FromStr for ProfileName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match Profile::parse(s) {
-            Ok(Profile::TfliteDouble) => Ok(ProfileName::TfliteDouble),
-            Ok(Profile::TfliteSingle) => Ok(ProfileName::TfliteSingle),
-            _ => Err(format!("unknown arithmetic profile `{s}` (tflite-double, tflite-single)")),
-        }
+        ProfileName::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown arithmetic profile `{s}` (tflite-double, tflite-single, float-requant)"))
     }
 }
 

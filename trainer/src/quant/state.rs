@@ -14,15 +14,22 @@ use crate::zoo::Arch;
 
 use super::export::model_payload;
 use super::ptq::PtqConfig;
-use super::qmodel::QuantModel;
+use super::qmodel::{ProfileName, QuantModel};
 use super::QuantError;
 
 /// Tag of the quantizer state section.
 pub const QUNT: [u8; 4] = *b"QUNT";
 /// Tag of the device model section (the core's).
 pub const MODL: [u8; 4] = *b"MODL";
-/// Version of the `QUNT` payload; bump on any change to [`QuantState`].
-pub const QUNT_VERSION: u32 = 1;
+/// Newest version of the `QUNT` payload (bump on any change to [`QuantState`]); this exactq
+/// reads every version from 1 to this one. Each checkpoint is written with the oldest version
+/// that can hold it ([`QuantState::required_version`]), so older exactq builds keep reading
+/// what they understand and refuse the rest with a version message instead of a decode error.
+///
+/// - 1: profiles `tflite-double`, `tflite-single`.
+/// - 2: adds the `float-requant` profile (`ProfileName::FloatRequant`, variant index 2; the
+///   encoding of everything else is unchanged, so a version-1 payload is a valid version 2).
+pub const QUNT_VERSION: u32 = 2;
 
 /// Which step of the flow produced a checkpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,9 +90,21 @@ pub struct QuantState {
 }
 
 impl QuantState {
-    /// The checkpoint bytes: `QUNT` then `MODL`.
+    /// The oldest `QUNT` version that can hold this state (see [`QUNT_VERSION`]).
+    pub fn required_version(&self) -> u32 {
+        let float = |p: ProfileName| p == ProfileName::FloatRequant;
+        if float(self.model.profile) || float(self.ptq.profile) {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// The checkpoint bytes: `QUNT` (written as [`Self::required_version`]) then `MODL`.
     pub fn to_bytes(&self) -> Result<Vec<u8>, QuantError> {
-        let payload = postcard::to_allocvec(self).map_err(|e| QuantError::Invalid(format!("encoding QUNT: {e}")))?;
+        let mut versioned = self.clone();
+        versioned.version = self.required_version();
+        let payload = postcard::to_allocvec(&versioned).map_err(|e| QuantError::Invalid(format!("encoding QUNT: {e}")))?;
         let (model, _) = model_payload(&self.model, &self.params)?;
         container::encode(&[Section { tag: QUNT, payload }, Section { tag: MODL, payload: model }]).map_err(|e| QuantError::Invalid(e.to_string()))
     }
@@ -111,10 +130,21 @@ impl QuantState {
             return Err(QuantError::WrongStage(format!("{}: {what}", path.display())));
         };
         let (version, _) = postcard::take_from_bytes::<u32>(&q.payload).map_err(|e| QuantError::Invalid(format!("{}: QUNT payload: {e}", path.display())))?;
-        if version != QUNT_VERSION {
-            return Err(QuantError::Invalid(format!("{}: quantizer state version {version}, this exactq reads {QUNT_VERSION}", path.display())));
+        if !(1..=QUNT_VERSION).contains(&version) {
+            let newer = if version > QUNT_VERSION { " (written by a newer exactq; update exactq to read it)" } else { "" };
+            return Err(QuantError::Invalid(format!(
+                "{}: quantizer state version {version}, this exactq reads versions 1 to {QUNT_VERSION}{newer}",
+                path.display()
+            )));
         }
         let s: QuantState = postcard::from_bytes(&q.payload).map_err(|e| QuantError::Invalid(format!("{}: QUNT payload: {e}", path.display())))?;
+        if s.required_version() > version {
+            return Err(QuantError::Invalid(format!(
+                "{}: quantizer state version {version} cannot hold profile {} (corrupt checkpoint)",
+                path.display(),
+                s.model.profile.as_str()
+            )));
+        }
         s.params.check_matches(&s.graph).map_err(|e| QuantError::Invalid(format!("{}: {e}", path.display())))?;
         // The integer description must be the one the folded graph gives.
         let expect = QuantModel::describe(&s.graph, s.model.profile)?;

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::analysis::{BlobSummary, LayerAnalysis};
+use super::firmware::{DeviceEntry, DeviceFigures, HEADLINE};
 use super::charts::{histogram_chart, line_chart, Curve, PALETTE};
 use super::metrics::representable_range;
 use super::{EpochPoint, History, Report};
@@ -155,9 +156,75 @@ fn confusion(page: &mut String, m: &[Vec<u64>]) {
     page.push_str("</table>\n");
 }
 
-fn deployment(page: &mut String, b: &BlobSummary) {
+/// The command that measures the run's blob on the emulated Cortex-M4 into the expected file.
+fn firmware_command(report: &Report) -> String {
+    format!("cargo firmware-test --model {} --json {}", report.blob_path.display(), report.firmware_path.display())
+}
+
+/// `firmware.json`: every entry as a column, the run's own model first and marked.
+fn device_section(page: &mut String, report: &Report) {
+    let figures: &DeviceFigures = match &report.firmware {
+        Ok(f) => f,
+        Err(why) => {
+            unavailable(page, why);
+            let _ = writeln!(
+                page,
+                "<p id=\"firmware-hint\">The flash, RAM and instruction figures come from running the blob on an emulated Cortex-M4 (see docs/firmware.md). From the repository root: <code>{}</code></p>",
+                escape(&firmware_command(report))
+            );
+            return;
+        }
+    };
+    let own = report.model_crc32.and_then(|crc| figures.for_model(crc));
+    match (own, report.model_crc32) {
+        (Some(e), Some(crc)) => {
+            let _ = writeln!(page, "<p class=\"ok\" id=\"firmware-match\">Measured for this run's model: entry <b>{}</b> (model CRC-32 {crc:#010x}).</p>", escape(&e.name));
+        }
+        (None, Some(crc)) => {
+            let _ = writeln!(
+                page,
+                "<p class=\"missing\" id=\"firmware-hint\">No entry of the firmware figures is this run's model (model CRC-32 {crc:#010x}); the figures below are for other models. To measure this one: <code>{}</code></p>",
+                escape(&firmware_command(report))
+            );
+        }
+        _ => page.push_str("<p class=\"missing\">No readable blob, so no entry can be matched to this run's model.</p>\n"),
+    }
+    if !figures.about.is_empty() {
+        kv_table(page, "firmware-about", &figures.about);
+    }
+    let mut models: Vec<&DeviceEntry> = own.into_iter().collect();
+    models.extend(figures.models.iter().filter(|m| !own.is_some_and(|o| std::ptr::eq(o, *m))));
+    if models.is_empty() {
+        unavailable(page, "the firmware figures hold no model entry");
+        return;
+    }
+    let mut keys: Vec<&str> = Vec::new();
+    for m in &models {
+        for (k, _) in &m.fields {
+            if !keys.contains(&k.as_str()) {
+                keys.push(k);
+            }
+        }
+    }
+    page.push_str("<table id=\"firmware-table\"><tr><th class=\"l\">figure</th>");
+    for m in &models {
+        let mark = if own.is_some_and(|o| std::ptr::eq(o, *m)) { " (this run)" } else { "" };
+        let _ = write!(page, "<th class=\"l\">{}{mark}</th>", escape(&m.name));
+    }
+    page.push_str("</tr>\n");
+    for k in keys {
+        let _ = write!(page, "<tr><td class=\"l\">{}</td>", escape(k));
+        for m in &models {
+            let _ = write!(page, "<td class=\"l\">{}</td>", escape(m.get(k).unwrap_or("")));
+        }
+        page.push_str("</tr>\n");
+    }
+    page.push_str("</table>\n");
+}
+
+fn deployment(page: &mut String, b: &BlobSummary, device: Option<&DeviceEntry>) {
     let total: u64 = b.ops.iter().map(|o| o.macs).sum();
-    let rows = vec![
+    let mut rows = vec![
         ("blob size".to_string(), format!("{} B", b.bytes)),
         ("constant data (weights, biases, scales)".to_string(), format!("{} B", b.constant_bytes)),
         ("arena size".to_string(), format!("{} B", b.arena_size)),
@@ -165,6 +232,19 @@ fn deployment(page: &mut String, b: &BlobSummary) {
         ("ops".to_string(), b.ops.len().to_string()),
         ("MACs per inference".to_string(), total.to_string()),
     ];
+    // Figures measured on the emulated Cortex-M4 for this very model (firmware.json).
+    if let Some(entry) = device {
+        for (key, label) in HEADLINE {
+            if let Some(v) = entry.get(key) {
+                let unit = if key.ends_with("_bytes") && v != "—" { " B" } else { "" };
+                let detail = match (key, entry.get("outputs_identical"), entry.get("outputs_total")) {
+                    ("parity", Some(n), Some(m)) => format!(" ({n}/{m} outputs identical to the host)"),
+                    _ => String::new(),
+                };
+                rows.push((label.to_string(), format!("{v}{unit}{detail}")));
+            }
+        }
+    }
     kv_table(page, "deployment-table", &rows);
     page.push_str("<table id=\"mac-table\"><tr><th>op</th><th class=\"l\">kind</th><th class=\"l\">output shape</th><th>MACs</th><th>share</th></tr>\n");
     for o in &b.ops {
@@ -233,14 +313,17 @@ pub fn render(report: &Report) -> String {
 
     page.push_str("<h2 id=\"deployment\">Deployment</h2>\n");
     match &report.blob {
-        Ok(b) => deployment(&mut page, b),
+        Ok(b) => {
+            let device = match (&report.firmware, report.model_crc32) {
+                (Ok(f), Some(crc)) => f.for_model(crc),
+                _ => None,
+            };
+            deployment(&mut page, b, device)
+        }
         Err(why) => unavailable(&mut page, why),
     }
     page.push_str("<h3 id=\"firmware\">On the device (firmware tests)</h3>\n");
-    match &report.firmware {
-        Ok(rows) => kv_table(&mut page, "firmware-table", rows),
-        Err(why) => unavailable(&mut page, why),
-    }
+    device_section(&mut page, report);
     page.push_str("</body></html>\n");
     page
 }

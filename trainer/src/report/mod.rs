@@ -14,10 +14,15 @@
 //! | [`DEVICE_BLOB`] | per-layer scales and zero points, int8 outputs (core interpreter), sizes, MACs |
 //! | [`HISTORY`] | FP32 and QAT curves per epoch |
 //! | [`SUMMARY`] | key figures of the run, shown as a table |
-//! | [`FIRMWARE`] | flash, RAM and instructions measured on the emulated Cortex-M |
+//! | [`FIRMWARE`] | flash, RAM and instructions measured on the emulated Cortex-M ([`firmware`]), shown as this run's when an entry's model CRC-32 is the blob's ([`model_crc32`]) |
+//!
+//! `exactq run` writes the page into its run directory; `exactq eval FILE` and
+//! `exactq finetune --out FILE` into `FILE`'s directory, read as a run directory with `FILE` in
+//! the place of its kind of artefact ([`Options::for_file`]).
 
 pub mod analysis;
 pub mod charts;
+pub mod firmware;
 pub mod html;
 pub mod metrics;
 
@@ -25,11 +30,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::TrainerState;
+use exactq_core::model::container::{find_section, ContainerWriter, Sections, MODEL_TAG};
+
+use crate::checkpoint::{container, TrainerState, TRNR};
 use crate::data::{self, Dataset};
 use crate::nn::{Graph, ParamStore};
 use crate::quant::fold::fold_batch_norm;
-use crate::quant::state::QuantState;
+use crate::quant::state::{QuantState, QUNT};
 
 /// The FP32 training checkpoint (`TRNR` container), as `exactq run` writes it.
 pub const FLOAT_CHECKPOINT: &str = "fp32.ckpt";
@@ -147,6 +154,83 @@ impl Options {
     }
 }
 
+/// What kind of exactq file a path holds (by its container sections).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// A training checkpoint (`TRNR`).
+    Float,
+    /// A PTQ or QAT checkpoint (`QUNT` + `MODL`).
+    Quantized,
+    /// A device blob (`MODL` only).
+    Blob,
+}
+
+impl FileKind {
+    /// Reads the container's section tags; an error when `path` is no exactq file.
+    pub fn of(path: &Path) -> anyhow::Result<FileKind> {
+        let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let sections = container::decode(path, &bytes)?;
+        let has = |tag: [u8; 4]| sections.iter().any(|s| s.tag == tag);
+        if has(QUNT) {
+            Ok(FileKind::Quantized)
+        } else if has(TRNR) {
+            Ok(FileKind::Float)
+        } else if has(MODEL_TAG) {
+            Ok(FileKind::Blob)
+        } else {
+            anyhow::bail!("{}: neither a checkpoint nor a device blob", path.display())
+        }
+    }
+}
+
+impl Options {
+    /// The report `exactq eval FILE` and `exactq finetune --out FILE` write: `report.html` in
+    /// the file's directory, read as a run directory (its other standard artefacts are used when
+    /// present, listed as missing otherwise), with `file` taking the place of the artefact of its
+    /// kind. A quantized checkpoint is both the float reference and the blob (its own `MODL`
+    /// section, exactly what `exactq export` writes for it), so the per-layer figures are about
+    /// that checkpoint even when an older `model.qmod` sits next to it.
+    pub fn for_file(file: &Path, kind: FileKind) -> Options {
+        let dir = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut opts = Options::for_run_dir(&dir);
+        match kind {
+            FileKind::Float => opts.float_checkpoint = file.to_path_buf(),
+            FileKind::Quantized => {
+                opts.quantized_checkpoints = vec![file.to_path_buf()];
+                opts.blob = file.to_path_buf();
+            }
+            FileKind::Blob => opts.blob = file.to_path_buf(),
+        }
+        opts
+    }
+}
+
+/// The device blob held in `bytes`: a blob as it is, or the `MODL` section of a quantized
+/// checkpoint alone in a container, byte for byte what `exactq export` writes for it.
+pub fn device_blob_of(bytes: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    let core = |what: &'static str| move |e: exactq_core::Error| anyhow::anyhow!("{what}: {e}");
+    let mut only_model = true;
+    for section in Sections::new(&bytes).map_err(core("reading the container"))? {
+        only_model &= section.map_err(core("reading the container"))?.tag == MODEL_TAG;
+    }
+    if only_model {
+        return Ok(bytes);
+    }
+    let model = find_section(&bytes, MODEL_TAG).map_err(core("the MODL section"))?;
+    let mut writer = ContainerWriter::new();
+    writer.section(MODEL_TAG, model.payload).map_err(core("re-wrapping the model"))?;
+    writer.finish().map_err(core("re-wrapping the model"))
+}
+
+/// The CRC-32 stored for the model (the blob's `MODL` section): the same for a quantized
+/// checkpoint and the blob exported from it. `firmware.json` names the model it measured by it.
+pub fn model_crc32(blob: &[u8]) -> anyhow::Result<u32> {
+    find_section(blob, MODEL_TAG).map(|s| s.crc).map_err(|e| anyhow::anyhow!("the MODL section: {e}"))
+}
+
 /// One artefact: found, missing or unreadable.
 #[derive(Clone, Debug)]
 pub struct ArtefactStatus {
@@ -164,7 +248,13 @@ pub struct Report {
     pub history: Result<History, String>,
     pub analysis: Result<analysis::LayerAnalysis, String>,
     pub blob: Result<analysis::BlobSummary, String>,
-    pub firmware: Result<Vec<(String, String)>, String>,
+    pub firmware: Result<firmware::DeviceFigures, String>,
+    /// CRC-32 of the blob's model (its `MODL` section): finds its entry in `firmware.json`.
+    pub model_crc32: Option<u32>,
+    /// Path of the analysed blob (for the firmware-test command the page suggests).
+    pub blob_path: PathBuf,
+    /// Where `firmware.json` is expected.
+    pub firmware_path: PathBuf,
     pub dataset: Option<String>,
     /// Where the float reference came from.
     pub reference: Option<PathBuf>,
@@ -185,13 +275,22 @@ fn flat_json(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     Ok(rows)
 }
 
+/// A JSON value other than an object as table text: strings bare, `null` as "—".
+fn scalar_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "—".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Rows `(a.b, text)` of a JSON object, nested objects flattened.
 fn flatten(prefix: &str, obj: &serde_json::Map<String, serde_json::Value>, rows: &mut Vec<(String, String)>) {
     for (k, v) in obj {
         let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
         match v {
             serde_json::Value::Object(inner) => flatten(&key, inner, rows),
-            serde_json::Value::String(s) => rows.push((key, s.clone())),
-            other => rows.push((key, other.to_string())),
+            other => rows.push((key, scalar_text(other))),
         }
     }
 }
@@ -200,7 +299,6 @@ fn flatten(prefix: &str, obj: &serde_json::Map<String, serde_json::Value>, rows:
 pub fn build(opts: &Options) -> Report {
     let mut artefacts = Vec::new();
     let float = read_artefact(&mut artefacts, "FP32 checkpoint", &opts.float_checkpoint, |p| Ok(TrainerState::load(p)?));
-    // The first quantized checkpoint present is the blob's float network.
     // The first quantized checkpoint present is the blob's float network (reported missing under
     // the first name when none is there).
     let quantized = match opts.quantized_checkpoints.iter().find(|p| p.exists()).or(opts.quantized_checkpoints.first()) {
@@ -208,13 +306,13 @@ pub fn build(opts: &Options) -> Report {
         None => Err("no quantized checkpoint configured".to_string()),
     };
     let blob_bytes = read_artefact(&mut artefacts, "device blob", &opts.blob, |p| {
-        let bytes = std::fs::read(p)?;
+        let bytes = device_blob_of(std::fs::read(p)?)?;
         let summary = analysis::summarize_blob(&bytes)?;
         Ok((bytes, summary))
     });
     let history_file = read_artefact(&mut artefacts, "metrics history", &opts.history, |p| Ok(serde_json::from_str::<History>(&std::fs::read_to_string(p)?)?));
     let summary = read_artefact(&mut artefacts, "run summary", &opts.summary, flat_json);
-    let firmware = read_artefact(&mut artefacts, "firmware figures", &opts.firmware, flat_json);
+    let firmware = read_artefact(&mut artefacts, "firmware figures", &opts.firmware, firmware::read);
 
     let reference = match (quantized, &float) {
         (Ok(r), _) => Ok(r),
@@ -228,6 +326,9 @@ pub fn build(opts: &Options) -> Report {
         .unwrap_or_default();
     let qat_records = reference.as_ref().map(|r| r.qat_history.clone()).unwrap_or_default();
     let history = match &history_file {
+        // The reference's own QAT epochs describe the analysed network; history.json may be an
+        // older run's when the reference is another checkpoint of the directory.
+        Ok(h) if !qat_records.is_empty() => Ok(History { fp32: h.fp32.clone(), qat: Some(qat_records.clone()) }),
         Ok(h) => Ok(h.clone()),
         Err(_) if !fp32_records.is_empty() || !qat_records.is_empty() => {
             Ok(History { fp32: fp32_records, qat: if qat_records.is_empty() { None } else { Some(qat_records) } })
@@ -244,15 +345,26 @@ pub fn build(opts: &Options) -> Report {
         }
         (b, r, d) => Err([b.as_ref().err(), r.as_ref().err(), d.as_ref().err()].into_iter().flatten().cloned().collect::<Vec<_>>().join("; ")),
     };
-    let title = opts.run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| opts.run_dir.display().to_string());
+    // `.` (a checkpoint given without a directory) is titled by the directory's real name.
+    let title = opts
+        .run_dir
+        .canonicalize()
+        .ok()
+        .as_deref()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| opts.run_dir.display().to_string());
     Report {
         title,
         artefacts,
         summary,
         history,
         analysis,
+        model_crc32: blob_bytes.as_ref().ok().and_then(|(b, _)| model_crc32(b).ok()),
         blob: blob_bytes.map(|(_, s)| s),
         firmware,
+        blob_path: opts.blob.clone(),
+        firmware_path: opts.firmware.clone(),
         dataset: reference.as_ref().ok().map(|r| r.dataset.clone()),
         reference: reference.as_ref().ok().map(|r| r.source.clone()),
     }
