@@ -129,6 +129,15 @@ fn elements(t: &TensorDesc, op: u16) -> Result<usize, Error> {
     element_count(t).ok_or(ModelError::ShapeMismatch { op }.into())
 }
 
+/// beta · s_in for the float-requant softmax. The blob keeps beta only inside the multiplier:
+/// beta · s_in · 2^26 ≈ m · 2^(shift − 31); beta within 1e-3 of 1 is taken as exactly 1 (the
+/// scale is then `s_in` itself, as ONNX Runtime uses it).
+#[cfg(feature = "float-requant")]
+fn softmax_input_scale(s_in: f32, m: QuantizedMultiplier) -> f32 {
+    let beta = libm::ldexp(f64::from(m.multiplier), m.shift - 31 - 26) / f64::from(s_in);
+    if (beta - 1.0).abs() <= 1e-3 { s_in } else { (f64::from(s_in) * beta) as f32 }
+}
+
 /// Builds the kernel call of `desc` (op number `op`) and runs the kernel's own checks.
 pub(crate) fn prepare<'m>(model: &Model<'m>, op: u16, desc: &OpDesc) -> Result<Prepared<'m>, Error> {
     let profile = model.profile();
@@ -226,7 +235,11 @@ pub(crate) fn prepare<'m>(model: &Model<'m>, op: u16, desc: &OpDesc) -> Result<P
                 activation: d.activation,
             };
             params.validate().map_err(rejects)?;
+            // Read only by float-requant: a fixed-point device build does no float work here.
+            #[cfg(feature = "float-requant")]
             let scales = (scale(d.input1)?, scale(d.input2)?, scale(d.output)?);
+            #[cfg(not(feature = "float-requant"))]
+            let scales = (0.0, 0.0, 0.0);
             Prepared::Add { params, input1: d.input1, input2: d.input2, scales }
         }
         OpDesc::Mul(d) => {
@@ -305,11 +318,10 @@ pub(crate) fn prepare<'m>(model: &Model<'m>, op: u16, desc: &OpDesc) -> Result<P
             let rows = elements(output, op)?.checked_div(depth).unwrap_or(0);
             let params = kernels::SoftmaxParams { rows, depth, multiplier: d.multiplier, profile };
             params.validate().map_err(rejects)?;
-            // beta is kept only inside the multiplier: beta · s_in · 2^26 ≈ m · 2^(shift − 31).
-            let s_in = scale(d.input)?;
-            let m = d.multiplier.input;
-            let beta = libm::ldexp(f64::from(m.multiplier), m.shift - 31 - 26) / f64::from(s_in);
-            let input_scale = if (beta - 1.0).abs() <= 1e-3 { s_in } else { (f64::from(s_in) * beta) as f32 };
+            #[cfg(feature = "float-requant")]
+            let input_scale = softmax_input_scale(scale(d.input)?, d.multiplier.input);
+            #[cfg(not(feature = "float-requant"))]
+            let input_scale = 0.0;
             Prepared::Softmax { params, input: d.input, input_scale }
         }
         OpDesc::Reshape(d) => {
