@@ -93,6 +93,7 @@ expect "digits-cnn (ptq) on digits test, device interpreter: accuracy 98.88% (35
 expect "parity: 357/357 outputs identical between trainer forward and device interpreter"
 expect "QAT int8 test 98.88%"
 expect "runs/digits/model.qmod: 11392 bytes, arena 2576 bytes"
+expect "wrote runs/digits/model.onnx (13984 bytes, ONNX opset 13)"
 expect "blob on digits test, device interpreter: accuracy 98.88% (357 samples)"
 expect "wrote runs/digits/report.html"
 expect "QAT INT8 accuracy            98.88%"
@@ -104,8 +105,8 @@ for id in layer-table confusion-matrix deployment-table loss-curve; do
 done
 if [ "$ran_firmware_model" -eq 1 ]; then
   expect "model: outputs identical: 12/12"
-  expect "flash            : 100684 B"
-  expect "instructions/inference: 617918"
+  expect "flash            : 100524 B"
+  expect "instructions/inference: 617877"
   grep -q 'id="firmware-match"' "$WORK/runs/digits-run/report.html" || { echo "check-guide: the report does not show the model's firmware figures" >&2; fail=1; }
 fi
 # The default run's report opens in a browser without network: headless Chromium's DOM.

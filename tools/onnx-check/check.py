@@ -6,7 +6,7 @@
   check.py random FILE.onnx EXQ_OUT.npy INPUTS.npy
                                          (used by `run.sh zoo`) mismatches on given inputs
 
-NPY_DIR holds what `exactq export-onnx --dataset ... --npy-dir` writes: inputs.npy (int8 NHWC,
+NPY_DIR holds what `exactq export MODEL --format onnx --dataset ... --npy-dir` writes: inputs.npy (int8 NHWC,
 quantized by the core exactly as the device sees them), labels.npy, exactq.npy (the core
 interpreter's int8 outputs).
 """

@@ -32,7 +32,7 @@ case "${1:-}" in
     blob="$2"; dataset="$3"; samples="${4:-}"
     out="target/onnx-check/$(basename "$blob" .exq)"
     mkdir -p "$out"
-    cargo run -q --release -p exactq-trainer --bin exactq -- export-onnx "$blob" -o "$out/model.onnx" \
+    cargo run -q --release -p exactq-trainer --bin exactq -- export "$blob" --format onnx --force -o "$out/model.onnx" \
       --dataset "$dataset" --npy-dir "$out" ${samples:+--samples "$samples"}
     "$py" "$here/check.py" run "$out/model.onnx" "$out"
     ;;

@@ -4,6 +4,10 @@
 //! on uniform random inputs (untrained: enough for `onnx.checker` and for counting int8
 //! mismatches against ONNX Runtime), written as `<arch>.exq` (float-requant) and `<arch>.onnx`.
 //!
+//! `onnx_blobs softmax OUT_DIR`: float-requant blobs of a lone SOFTMAX (input `[1, d]`, several
+//! depths and input scales) as `softmax-<d>-<k>.exq` and `.onnx`, to compare the core's
+//! `softmax_float` with ONNX Runtime's `QLinearSoftmax` (`exactq run-model`, `check.py random`).
+//!
 //! `onnx_blobs ptq CHECKPOINT OUT_DIR [SAMPLES]`: PTQ of a trained float checkpoint
 //! (min/max ranges on SAMPLES training samples, default 300) to `<arch>-single.exq`
 //! (tflite-single) and `<arch>-float.exq` (float-requant), each with its `.onnx`.
@@ -48,6 +52,22 @@ fn zoo(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+fn softmax(dir: &Path) -> Result<()> {
+    use exactq_core::arith::Profile;
+    use exactq_core::model::builder::ModelBuilder;
+    for (d, scales) in [(10usize, [0.05f32, 0.11, 0.37]), (100, [0.02, 0.09, 0.6])] {
+        for (k, s) in scales.into_iter().enumerate() {
+            let mut b = ModelBuilder::new(Profile::FloatRequant);
+            let x = b.input(&[1, d], s, 3).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let y = b.softmax(x, 1.0).map_err(|e| anyhow::anyhow!("{e}"))?;
+            b.set_output(y);
+            let blob = b.build().map_err(|e| anyhow::anyhow!("{e}"))?;
+            write_pair(dir, &format!("softmax-{d}-{k}"), &blob)?;
+        }
+    }
+    Ok(())
+}
+
 fn ptq(checkpoint: &Path, dir: &Path, samples: usize) -> Result<()> {
     let state = TrainerState::load(checkpoint)?;
     let ds = data::load(&state.hyper.dataset, None)?;
@@ -68,11 +88,15 @@ fn main() -> Result<()> {
             std::fs::create_dir_all(dir)?;
             zoo(Path::new(dir))
         }
+        ["softmax", dir] => {
+            std::fs::create_dir_all(dir)?;
+            softmax(Path::new(dir))
+        }
         ["ptq", ckpt, dir, rest @ ..] => {
             std::fs::create_dir_all(dir)?;
             let samples = rest.first().map(|s| s.parse()).transpose()?.unwrap_or(300);
             ptq(Path::new(ckpt), Path::new(dir), samples)
         }
-        _ => bail!("usage: onnx_blobs zoo OUT_DIR | onnx_blobs ptq CHECKPOINT OUT_DIR [SAMPLES]"),
+        _ => bail!("usage: onnx_blobs zoo OUT_DIR | onnx_blobs softmax OUT_DIR | onnx_blobs ptq CHECKPOINT OUT_DIR [SAMPLES]"),
     }
 }

@@ -25,11 +25,12 @@ enum Command {
     Quantize(cli::quantize::QuantizeArgs),
     /// Bit-exact quantization-aware fine-tuning of a PTQ/QAT checkpoint.
     Finetune(cli::finetune::FinetuneArgs),
-    /// Write the device blob of a quantized checkpoint.
+    /// Write a quantized model for deployment: device blob, C/Rust array, or ONNX (--format).
     Export(cli::export::ExportArgs),
     /// The whole flow: train, quantize, fine-tune, export, evaluate.
     Run(cli::run::RunArgs),
-    /// Write the ONNX (QDQ) form of a quantized model, optionally with a test set as .npy.
+    /// Deprecated spelling of `export --format onnx`.
+    #[command(hide = true)]
     ExportOnnx(cli::export_onnx::ExportOnnxArgs),
     /// Import a full-INT8 TFLite model into the core model format.
     Import(cli::import::ImportArgs),

@@ -58,3 +58,42 @@ fn float_requant_retarget_runs_and_refuses_double() {
     let e = float_requant_blob(&blob(Arch::DigitsCnn, ProfileName::TfliteDouble)).unwrap_err().to_string();
     assert!(e.contains("tflite-double"), "{e}");
 }
+
+/// A blob whose ops include one the ONNX writer has no mapping for (standalone PAD or RELU).
+fn unsupported_blob(op: &str) -> Vec<u8> {
+    use exactq_core::arith::Profile;
+    use exactq_core::model::builder::{ModelBuilder, OutQuant};
+    let mut b = ModelBuilder::new(Profile::TfliteSingle);
+    let x = b.input(&[1, 4, 4, 2], 0.5, -3).unwrap();
+    let y = match op {
+        "pad" => b.pad(x, [0, 1, 1, 0], [0, 1, 1, 0]).unwrap(),
+        _ => b.relu(x, OutQuant::new(0.25, -128)).unwrap(),
+    };
+    b.set_output(y);
+    b.build().unwrap()
+}
+
+#[test]
+fn an_op_without_onnx_mapping_is_named() {
+    for op in ["pad", "relu"] {
+        let e = format!("{:#}", export_model(&unsupported_blob(op)).unwrap_err());
+        assert!(e.contains(&format!("op 0 ({op}) has no ONNX export")), "{e}");
+    }
+}
+
+#[test]
+fn cli_export_onnx_names_the_unsupported_op_and_exits_2() {
+    let dir = std::env::temp_dir().join(format!("exactq-onnx-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let blob = dir.join("pad.qmod");
+    std::fs::write(&blob, unsupported_blob("pad")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_exactq"))
+        .args(["export", blob.to_str().unwrap(), "--format", "onnx", "-o", dir.join("pad.onnx").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("op 0 (pad) has no ONNX export"), "{err}");
+    assert!(!dir.join("pad.onnx").exists(), "nothing written");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -55,6 +55,20 @@ fn run_quantize_finetune_export_eval() {
     assert_eq!(v["profile"], "tflite-single");
     assert_eq!(v["parity_identical"].as_u64(), Some(357));
     ok(&["export", &d("s.qat"), "-o", &d("s.qmod"), "--c-array", &d("s.h"), "--rust-array", &d("s.rs")]);
+    // --format: the arrays as --out, and ONNX from the checkpoint or from the blob.
+    ok(&["export", &d("s.qat"), "--format", "c-array", "-o", &d("s2.h")]);
+    ok(&["export", &d("s.qat"), "--format", "rust-array", "-o", &d("s2.rs")]);
+    assert_eq!(std::fs::read(dir.join("s.h")).unwrap(), std::fs::read(dir.join("s2.h")).unwrap());
+    assert_eq!(std::fs::read(dir.join("s.rs")).unwrap(), std::fs::read(dir.join("s2.rs")).unwrap());
+    assert!(ok(&["export", &d("s.qat"), "--format", "onnx", "-o", &d("s.onnx")]).contains("ONNX opset 13"));
+    ok(&["export", &d("s.qmod"), "--format", "onnx", "-o", &d("s2.onnx")]);
+    assert_eq!(std::fs::read(dir.join("s.onnx")).unwrap(), std::fs::read(dir.join("s2.onnx")).unwrap());
+    // The deprecated spelling still works (and overwrites, as it always did).
+    ok(&["export-onnx", &d("s.qmod"), "-o", &d("s2.onnx")]);
+    assert_eq!(std::fs::read(dir.join("s.onnx")).unwrap(), std::fs::read(dir.join("s2.onnx")).unwrap());
+    fails_with_2(&["export", &d("s.qat"), "--format", "onnx", "-o", &d("x.onnx"), "--c-array", &d("x.h")], "--format blob");
+    fails_with_2(&["export", &d("s.qat"), "-o", &d("x.qmod"), "--dataset", "digits", "--npy-dir", &d("npy")], "--format onnx");
+    fails_with_2(&["export", &d("fp32.ckpt"), "--format", "onnx", "-o", &d("x.onnx")], "run `exactq quantize`");
     assert!(ok(&["inspect", &d("s.qat")]).contains("stage qat, profile tflite-single"));
     let out = ok(&["eval", &d("s.qmod"), "--dataset", "digits"]);
     assert!(out.contains("device interpreter: accuracy"), "{out}");

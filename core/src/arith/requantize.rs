@@ -32,7 +32,8 @@ pub enum Profile {
     /// ONNX Runtime (MLAS), XNNPACK qs8 "fp32", oneDNN/OpenVINO CPU: conv, depthwise, fully
     /// connected, MUL, MEAN and QUANTIZE requantize as `round_half_even(f32(acc) · f32(scale))`
     /// with `scale = s_in · s_w[c] / s_out` formed in f32 (see [`requantize_fp32`]). ADD and
-    /// softmax keep their integer algorithms with single rounding (`docs/onnx.md`). Running
+    /// softmax are ONNX Runtime's x86 `QLinearAdd` and `QLinearSoftmax`
+    /// (`kernels::add::add_float`, `kernels::softmax::softmax_float`; `docs/onnx.md`). Running
     /// it needs the core's `float-requant` feature; without it such models are refused at load.
     #[serde(rename = "float-requant")]
     FloatRequant = 2,
@@ -164,8 +165,8 @@ pub const fn multiply_by_quantized_multiplier(
         Profile::TfliteDouble => {
             multiply_by_quantized_multiplier_double(x, multiplier.multiplier, multiplier.shift)
         }
-        // Float-requant models still carry TFLite multipliers for ADD and softmax, which run
-        // the integer algorithm with single rounding (the closest to a float round).
+        // Float-requant models still carry TFLite multipliers (validated at load); their ADD
+        // and softmax run float kernels, so this arm only serves direct callers.
         Profile::TfliteSingle | Profile::FloatRequant => {
             multiply_by_quantized_multiplier_single(x, multiplier.multiplier, multiplier.shift)
         }
@@ -415,8 +416,10 @@ impl<'a> Requant<'a> {
 
     /// MEAN's rescale of a sum of `count` values. Fixed point as TFLite Micro's
     /// `QuantizedMeanOrSum`: `1 / count` folded into the multiplier
-    /// ([`crate::kernels::mean::fold_count_into_multiplier`]), then one requantization. Float:
-    /// one product `acc · (scale / count)` (`count` as f32, the division in f32), half even.
+    /// ([`crate::kernels::mean::fold_count_into_multiplier`]), then one requantization. Float
+    /// as ONNX Runtime's `QLinearGlobalAveragePool` (MLAS
+    /// `CheckQLinearGlobalAveragePoolScaleAndSize`): one product `acc · (s_in / (s_out · count))`,
+    /// the factor formed in f32 in that order, rounded half to even.
     #[inline(always)]
     pub fn apply_mean(&self, acc: i32, count: i32) -> i32 {
         match self.kind {
@@ -430,7 +433,9 @@ impl<'a> Requant<'a> {
             }
             #[cfg(feature = "float-requant")]
             Kind::Float(f) => {
-                requantize_fp32(acc, f.scale(0) / count as f32, 0, -(1 << 16), 1 << 16)
+                // MEAN's factors are (s_in, [1], s_out): `numerator · 1` is `s_in` exactly.
+                let scale = f.numerator * f.per_channel[0] / (f.denominator * count as f32);
+                requantize_fp32(acc, scale, 0, -(1 << 16), 1 << 16)
             }
         }
     }

@@ -24,6 +24,8 @@ pub mod softmax;
 pub mod dot;
 
 pub use add::{add, AddParams};
+#[cfg(feature = "float-requant")]
+pub use add::{add_float, AddScales};
 pub use avg_pool2d::{avg_pool2d, AvgPool2dParams};
 pub use conv2d::{conv2d, Conv2dParams};
 pub use depthwise_conv2d::{depthwise_conv2d, DepthwiseConv2dParams};
@@ -37,6 +39,8 @@ pub use relu::{relu, ReluParams};
 pub use relu6::{relu6, Relu6Params};
 pub use requantize::{requantize, RequantizeParams};
 pub use softmax::{softmax, SoftmaxParams};
+#[cfg(feature = "float-requant")]
+pub use softmax::softmax_float;
 
 use serde::{Deserialize, Serialize};
 

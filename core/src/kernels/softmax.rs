@@ -6,6 +6,9 @@
 //! `z = rescale_>1(d)` (Q5.26), `e = exp_on_negative_values(z)` (Q0.31), and the sum of
 //! `e / 2^12` (Q12.19) is inverted with `get_reciprocal`. Each output is
 //! `clamp(rdbpot(srdhm(recip, e), bits_over_unit + 23) - 128, -128, 127)`.
+//!
+//! The `float-requant` profile runs [`softmax_float`] instead: ONNX Runtime's `QLinearSoftmax`,
+//! which the exported `DequantizeLinear → Softmax → QuantizeLinear` becomes (`docs/onnx.md`).
 
 use serde::{Deserialize, Serialize};
 
@@ -110,4 +113,73 @@ pub fn softmax(params: &SoftmaxParams, input: &[i8], output: &mut [i8]) -> Resul
         }
     }
     Ok(())
+}
+
+/// SOFTMAX in the `float-requant` profile, bit-exact with ONNX Runtime's `QLinearSoftmax` for
+/// uint8 data (`contrib_ops/cpu/quantization/qlinear_softmax.cc`, opset 13), on the uint8 values
+/// `x + 128` the export uses. A 256-entry f32 table
+/// `table[i] = f32(exp((i − 255 + shift) · s))` with
+/// `shift = max(0, ln(f32::MAX / depth) − 5) / s` (f64 arithmetic; `f32::MAX / depth` in f32),
+/// `s` the input scale (`input_scale`; beta folded in); per row, with `m` the row maximum,
+/// `e_i = table[255 − m + x_i]`, `sum = Σ e_i` in f32 in row order, and
+/// `y_i = min(round_half_even((e_i · 256) / sum), 255) − 128` (f32 product and division; the
+/// output quantization is always (1/256, −128)). `exp` and `ln` are `libm`'s (within one f64
+/// ulp of the C library's; the table is rounded to f32 after, so they agree unless an entry lies
+/// within one f64 ulp of an f32 rounding boundary).
+#[cfg(feature = "float-requant")]
+pub fn softmax_float(params: &SoftmaxParams, input_scale: f32, input: &[i8], output: &mut [i8]) -> Result<(), Error> {
+    use crate::arith::requantize::round_half_even_small;
+    params.validate()?;
+    if !(input_scale.is_finite() && input_scale > 0.0) {
+        return Err(Error::InvalidScale);
+    }
+    let (rows, depth) = (params.rows, params.depth);
+    check_len(input.len(), rows * depth)?;
+    check_len(output.len(), rows * depth)?;
+    let s = f64::from(input_scale);
+    let shift = (libm::log(f64::from(f32::MAX / depth as f32)) - 5.0).max(0.0) / s;
+    let mut table = [0f32; 256];
+    for (i, t) in table.iter_mut().enumerate() {
+        *t = libm::exp((i as f64 - 255.0 + shift) * s) as f32;
+    }
+    for r in 0..rows {
+        let x = &input[r * depth..(r + 1) * depth];
+        let y = &mut output[r * depth..(r + 1) * depth];
+        let max = x.iter().copied().max().unwrap_or(i8::MIN) as i32;
+        // Index of x: (x + 128) + 255 − (max + 128), in [0, 255].
+        let e = |v: i8| table[(v as i32 + 255 - max) as usize];
+        let mut sum = 0f32;
+        for v in x {
+            sum += e(*v);
+        }
+        for (o, v) in y.iter_mut().zip(x) {
+            let q = if sum > 0.0 { round_half_even_small(e(*v) * 256.0 / sum).min(255) } else { 0 };
+            *o = (q - 128) as i8;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(all(test, feature = "float-requant"))]
+mod float_tests {
+    use super::*;
+    use crate::arith::multiplier::softmax_multiplier;
+
+    #[test]
+    fn matches_onnx_runtime_qlinear_softmax() {
+        // ONNX Runtime 1.32 QLinearSoftmax outputs (uint8 − 128) for an input scale of 0.11
+        // (the `onnx_blobs softmax` model `softmax-10-1`, where all 50 000 outputs agree).
+        let params = SoftmaxParams {
+            rows: 2,
+            depth: 10,
+            multiplier: softmax_multiplier(1.0, 0.11, Profile::FloatRequant).unwrap(),
+            profile: Profile::FloatRequant,
+        };
+        let x: [i8; 20] = [89, 35, 2, -59, -50, -118, -109, -124, -84, 80, 38, 105, 0, 27, 120, 58, 33, 11, 15, 111];
+        let want: [i8; 20] = [58, -128, -128, -128, -128, -128, -128, -128, -128, -59, -128, -97, -128, -128, 36, -128, -128, -128, -128, -67];
+        let mut y = [0i8; 20];
+        softmax_float(&params, 0.11, &x, &mut y).unwrap();
+        assert_eq!(y, want);
+        assert_eq!(softmax_float(&params, f32::NAN, &x, &mut y), Err(Error::InvalidScale));
+    }
 }

@@ -14,12 +14,14 @@ pub(crate) enum Prepared<'m> {
     Conv2d { params: kernels::Conv2dParams, input: TensorIndex, filter: &'m [i8], bias: Option<&'m [i32]>, rescale: &'m [QuantizedMultiplier], factors: Factors<'m> },
     DepthwiseConv2d { params: kernels::DepthwiseConv2dParams, input: TensorIndex, filter: &'m [i8], bias: Option<&'m [i32]>, rescale: &'m [QuantizedMultiplier], factors: Factors<'m> },
     FullyConnected { params: kernels::FullyConnectedParams, input: TensorIndex, weights: &'m [i8], bias: Option<&'m [i32]>, rescale: &'m [QuantizedMultiplier], factors: Factors<'m> },
-    Add { params: kernels::AddParams, input1: TensorIndex, input2: TensorIndex },
+    /// `scales`: input 1, input 2, output (used by `float-requant` only).
+    Add { params: kernels::AddParams, input1: TensorIndex, input2: TensorIndex, scales: (f32, f32, f32) },
     Mul { params: kernels::MulParams, input1: TensorIndex, input2: TensorIndex, rescale: QuantizedMultiplier, factors: Factors<'m> },
     AveragePool2d { params: kernels::AvgPool2dParams, input: TensorIndex },
     MaxPool2d { params: kernels::MaxPool2dParams, input: TensorIndex },
     Mean { params: kernels::MeanParams, input: TensorIndex, rescale: QuantizedMultiplier, factors: Factors<'m> },
-    Softmax { params: kernels::SoftmaxParams, input: TensorIndex },
+    /// `input_scale`: beta · s_in, used by `float-requant` only.
+    Softmax { params: kernels::SoftmaxParams, input: TensorIndex, input_scale: f32 },
     Reshape { input: TensorIndex },
     Requantize { params: kernels::RequantizeParams, input: TensorIndex, rescale: QuantizedMultiplier, factors: Factors<'m> },
     Pad { params: kernels::PadParams, input: TensorIndex },
@@ -127,6 +129,15 @@ fn elements(t: &TensorDesc, op: u16) -> Result<usize, Error> {
     element_count(t).ok_or(ModelError::ShapeMismatch { op }.into())
 }
 
+/// beta · s_in for the float-requant softmax. The blob keeps beta only inside the multiplier:
+/// beta · s_in · 2^26 ≈ m · 2^(shift − 31); beta within 1e-3 of 1 is taken as exactly 1 (the
+/// scale is then `s_in` itself, as ONNX Runtime uses it).
+#[cfg(feature = "float-requant")]
+fn softmax_input_scale(s_in: f32, m: QuantizedMultiplier) -> f32 {
+    let beta = libm::ldexp(f64::from(m.multiplier), m.shift - 31 - 26) / f64::from(s_in);
+    if (beta - 1.0).abs() <= 1e-3 { s_in } else { (f64::from(s_in) * beta) as f32 }
+}
+
 /// Builds the kernel call of `desc` (op number `op`) and runs the kernel's own checks.
 pub(crate) fn prepare<'m>(model: &Model<'m>, op: u16, desc: &OpDesc) -> Result<Prepared<'m>, Error> {
     let profile = model.profile();
@@ -224,7 +235,12 @@ pub(crate) fn prepare<'m>(model: &Model<'m>, op: u16, desc: &OpDesc) -> Result<P
                 activation: d.activation,
             };
             params.validate().map_err(rejects)?;
-            Prepared::Add { params, input1: d.input1, input2: d.input2 }
+            // Read only by float-requant: a fixed-point device build does no float work here.
+            #[cfg(feature = "float-requant")]
+            let scales = (scale(d.input1)?, scale(d.input2)?, scale(d.output)?);
+            #[cfg(not(feature = "float-requant"))]
+            let scales = (0.0, 0.0, 0.0);
+            Prepared::Add { params, input1: d.input1, input2: d.input2, scales }
         }
         OpDesc::Mul(d) => {
             let (a, b, out) = (t(d.input1)?, t(d.input2)?, t(d.output)?);
@@ -302,7 +318,11 @@ pub(crate) fn prepare<'m>(model: &Model<'m>, op: u16, desc: &OpDesc) -> Result<P
             let rows = elements(output, op)?.checked_div(depth).unwrap_or(0);
             let params = kernels::SoftmaxParams { rows, depth, multiplier: d.multiplier, profile };
             params.validate().map_err(rejects)?;
-            Prepared::Softmax { params, input: d.input }
+            #[cfg(feature = "float-requant")]
+            let input_scale = softmax_input_scale(scale(d.input)?, d.multiplier.input);
+            #[cfg(not(feature = "float-requant"))]
+            let input_scale = 0.0;
+            Prepared::Softmax { params, input: d.input, input_scale }
         }
         OpDesc::Reshape(d) => {
             if element_count(t(d.input)?) != element_count(t(d.output)?) {
@@ -457,7 +477,15 @@ pub(crate) fn run(model: &Model<'_>, op: u16, entry: &OpEntry, view: &ArenaView<
             let requant = requant(profile, rescale, &factors);
             kernels::fully_connected(&params, &requant, input(x)?, weights, bias, out, typed_scratch(scratch)?)
         }
-        Prepared::Add { params, input1, input2 } => kernels::add(&params, input(input1)?, input(input2)?, out),
+        Prepared::Add { params, input1, input2, scales } => {
+            #[cfg(feature = "float-requant")]
+            if profile.is_float() {
+                let scales = kernels::AddScales { input1: scales.0, input2: scales.1, output: scales.2 };
+                return kernels::add_float(&params, &scales, input(input1)?, input(input2)?, out);
+            }
+            let _ = scales;
+            kernels::add(&params, input(input1)?, input(input2)?, out)
+        }
         Prepared::Mul { params, input1, input2, rescale, factors } => {
             kernels::mul(&params, &requant(profile, core::slice::from_ref(&rescale), &factors), input(input1)?, input(input2)?, out)
         }
@@ -466,7 +494,14 @@ pub(crate) fn run(model: &Model<'_>, op: u16, entry: &OpEntry, view: &ArenaView<
         Prepared::Mean { params, input: x, rescale, factors } => {
             kernels::mean_hw(&params, &requant(profile, core::slice::from_ref(&rescale), &factors), input(x)?, out, typed_scratch(scratch)?)
         }
-        Prepared::Softmax { params, input: x } => kernels::softmax(&params, input(x)?, out),
+        Prepared::Softmax { params, input: x, input_scale } => {
+            #[cfg(feature = "float-requant")]
+            if profile.is_float() {
+                return kernels::softmax_float(&params, input_scale, input(x)?, out);
+            }
+            let _ = input_scale;
+            kernels::softmax(&params, input(x)?, out)
+        }
         Prepared::Reshape { input: x } => {
             let x = input(x)?;
             if x.len() != out.len() {

@@ -1,7 +1,6 @@
-//! `exactq export-onnx`: writes the ONNX (QDQ) form of a quantized model, and optionally a
-//! test set for `tools/onnx-check` (int8 inputs as the device sees them, labels, and the core
-//! interpreter's int8 outputs, as `.npy`). Until `exactq export` lands (branch `ptq-qat`), this
-//! is the ONNX entry; the writer itself is `crate::onnx::export_model`.
+//! `exactq export-onnx` (deprecated, hidden): the old spelling of `exactq export --format onnx
+//! --force`, kept so existing scripts work. Also home of the ONNX checker's test-set writer
+//! (`.npy` files for `tools/onnx-check`).
 
 use std::path::{Path, PathBuf};
 
@@ -13,37 +12,31 @@ use crate::quant::device::Device;
 
 #[derive(Args, Debug)]
 pub struct ExportOnnxArgs {
-    /// Device blob, or a quantized checkpoint embedding one (`MODL` section).
+    /// Device blob, or a quantized checkpoint.
     pub blob: PathBuf,
     /// Where to write the `.onnx` file.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Also write `inputs.npy` (int8, NHWC), `labels.npy` (int64) and `exactq.npy` (the core
-    /// interpreter's int8 outputs) of this dataset's test split into `--npy-dir`.
-    #[arg(long, requires = "npy_dir")]
-    pub dataset: Option<String>,
-    /// Directory for the `.npy` files.
-    #[arg(long, requires = "dataset")]
-    pub npy_dir: Option<PathBuf>,
-    /// Use at most this many test samples (all by default).
-    #[arg(long)]
-    pub samples: Option<usize>,
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub test_set: super::export::TestSetArgs,
 }
 
 pub fn run(args: ExportOnnxArgs) -> Result<()> {
-    let blob = std::fs::read(&args.blob).with_context(|| format!("reading {}", args.blob.display()))?;
-    let onnx = crate::onnx::export_model(&blob).with_context(|| format!("exporting {} to ONNX", args.blob.display()))?;
-    std::fs::write(&args.output, &onnx).with_context(|| format!("writing {}", args.output.display()))?;
-    println!("wrote {} ({} bytes, opset {})", args.output.display(), onnx.len(), crate::onnx::OPSET);
-    if let (Some(name), Some(dir)) = (&args.dataset, &args.npy_dir) {
-        write_test_set(&blob, name, dir, args.samples, args.data_dir.as_deref())?;
-    }
-    Ok(())
+    eprintln!("note: `exactq export-onnx` is deprecated; use `exactq export MODEL --format onnx --out FILE`");
+    super::export::run(super::export::ExportArgs {
+        checkpoint: args.blob,
+        out: args.output,
+        format: super::export::Format::Onnx,
+        c_array: None,
+        rust_array: None,
+        test_set: args.test_set,
+        force: true,
+    })
 }
 
-fn write_test_set(blob: &[u8], name: &str, dir: &Path, samples: Option<usize>, data_dir: Option<&Path>) -> Result<()> {
+/// Writes `inputs.npy` (int8, the model's input shape), `labels.npy` (int64) and `exactq.npy`
+/// (the core interpreter's int8 outputs) of `name`'s test split into `dir`.
+pub fn write_test_set(blob: &[u8], name: &str, dir: &Path, samples: Option<usize>, data_dir: Option<&Path>) -> Result<()> {
     let ds = data::load(name, data_dir)?;
     let mut device = Device::new(blob)?;
     let per = ds.sample_len();

@@ -2,13 +2,14 @@
 //! `ModelProto` (opset 13) in QDQ form, for ONNX Runtime and OpenVINO. See `docs/onnx.md`.
 //!
 //! The graph is read back through `exactq_core::model::load`, so only what the core accepts is
-//! exported. Every int8 activation of the blob is an int8 ONNX value; an op becomes
+//! exported. Every int8 activation of the blob is a uint8 ONNX value (`q + 128`, zero point
+//! `zp + 128`: the form ONNX Runtime fuses into its integer QLinear kernels on x86); an op becomes
 //! `DequantizeLinear` of its inputs, the float op, the fused activation as `Relu`/`Clip`, and
 //! `QuantizeLinear` to its output's scale and zero point. Weights are int8 initializers with
 //! per-channel scales on axis 0, biases int32 initializers with their own `DequantizeLinear`.
 //! ONNX is NCHW where the blob is NHWC: the graph input and output stay NHWC (so the same
-//! bytes feed both runtimes) and `Transpose` nodes on int8 values convert at the edges and
-//! around reshapes of 4-D tensors.
+//! bytes feed both runtimes): `Transpose` nodes convert the layout at the edges and around
+//! reshapes of 4-D tensors, a `DequantizeLinear → QuantizeLinear` pair converts int8 ↔ uint8.
 
 pub mod proto;
 
@@ -81,6 +82,20 @@ impl Writer<'_, '_> {
         n
     }
 
+    /// The uint8 zero point of an activation whose int8 zero point is `zp` (`zp + 128`: inside
+    /// the graph activations are uint8, see the module documentation).
+    fn zero_point_u8(&mut self, zp: i32) -> String {
+        let n = self.fresh("zero_point");
+        self.inits.push(proto::tensor(&n, DataType::Uint8, &[], &[(zp + 128) as u8]));
+        n
+    }
+
+    /// `(scale, uint8 zero point)` initializers of activation `i`.
+    fn act_params(&mut self, i: TensorIndex) -> Result<(String, String)> {
+        let (s, zp) = self.act_quant(i)?;
+        Ok((self.scalar_f32("scale", s), self.zero_point_u8(zp)))
+    }
+
     fn ints_i64(&mut self, stem: &str, vs: &[i64]) -> String {
         let n = self.fresh(stem);
         let raw: Vec<u8> = vs.iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -100,8 +115,7 @@ impl Writer<'_, '_> {
     fn float_of(&mut self, i: TensorIndex) -> Result<String> {
         let f = format!("{}_f", name(i));
         if self.dequantized.insert(i) {
-            let (s, zp) = self.act_quant(i)?;
-            let (s, zp) = (self.scalar_f32("scale", s), self.scalar_i8("zero_point", zp));
+            let (s, zp) = self.act_params(i)?;
             self.add_node("DequantizeLinear", &[&name(i), &s, &zp], &[&f], &[]);
         }
         Ok(f)
@@ -111,7 +125,7 @@ impl Writer<'_, '_> {
     fn quantize_into(&mut self, x: &str, out: TensorIndex, act_min: i32, act_max: i32) -> Result<()> {
         let (s, zp) = self.act_quant(out)?;
         let x = self.activation(x, s, zp, act_min, act_max);
-        let (sn, zpn) = (self.scalar_f32("scale", s), self.scalar_i8("zero_point", zp));
+        let (sn, zpn) = self.act_params(out)?;
         self.add_node("QuantizeLinear", &[&x, &sn, &zpn], &[&name(out)], &[]);
         Ok(())
     }
@@ -281,8 +295,7 @@ impl Writer<'_, '_> {
                 } else {
                     let flat = self.fresh("flat");
                     self.reshape_int8(d.input, &flat, &[1, in_d as u32])?;
-                    let (s, zp) = self.act_quant(d.input)?;
-                    let (sn, zpn) = (self.scalar_f32("scale", s), self.scalar_i8("zero_point", zp));
+                    let (sn, zpn) = self.act_params(d.input)?;
                     let f = format!("{flat}_f");
                     self.add_node("DequantizeLinear", &[&flat, &sn, &zpn], &[&f], &[]);
                     f
@@ -328,8 +341,7 @@ impl Writer<'_, '_> {
                 } else {
                     // [n, c]: quantize [n, c, 1, 1], then flatten the int8 value.
                     let q = self.fresh("gap_q");
-                    let (s, zp) = self.act_quant(d.output)?;
-                    let (sn, zpn) = (self.scalar_f32("scale", s), self.scalar_i8("zero_point", zp));
+                    let (sn, zpn) = self.act_params(d.output)?;
                     self.add_node("QuantizeLinear", &[&y, &sn, &zpn], &[&q], &[]);
                     self.add_node("Flatten", &[&q], &[&name(d.output)], &[("axis", Attr::Int(1))]);
                     Ok(())
@@ -362,7 +374,7 @@ impl Writer<'_, '_> {
                 let x = self.float_of(d.input)?;
                 self.quantize_into(&x, d.output, -128, 127)
             }
-            #[allow(unreachable_patterns)]
+            // Standalone PAD, RELU and RELU6 (TFLite imports; the zoo fuses activations).
             other => bail!("op {index} ({}) has no ONNX export", other.name()),
         }
     }
@@ -374,6 +386,20 @@ impl Writer<'_, '_> {
         self.quantize_into(&y, out, act_min, act_max)
     }
 
+    /// `y = QuantizeLinear(DequantizeLinear(x))` with the quantization of activation `i`, from
+    /// int8 to uint8 (`to_u8`) or back: `x ± 128` exactly (`(q − zp)·s / s` rounds back to
+    /// `q − zp` in f32 for `|q − zp| ≤ 255`).
+    fn change_signedness(&mut self, x: &str, i: TensorIndex, to_u8: bool, y: &str) -> Result<()> {
+        let (s, zp) = self.act_quant(i)?;
+        let s = self.scalar_f32("scale", s);
+        let (zp_s8, zp_u8) = (self.scalar_i8("zero_point", zp), self.zero_point_u8(zp));
+        let (from, to) = if to_u8 { (zp_s8, zp_u8) } else { (zp_u8, zp_s8) };
+        let f = self.fresh("edge_f");
+        self.add_node("DequantizeLinear", &[x, &s, &from], &[&f], &[]);
+        self.add_node("QuantizeLinear", &[&f, &s, &to], &[y], &[]);
+        Ok(())
+    }
+
     fn write_graph(&mut self) -> Result<Vec<u8>> {
         let g = self.model.graph().clone();
         let input_t = self.tensor(g.input)?.clone();
@@ -383,19 +409,23 @@ impl Writer<'_, '_> {
                 bail!("graph input/output must be int8 activations");
             }
         }
-        // Graph input `input`: int8 NHWC; 4-D becomes NCHW t{input}.
+        // Graph input `input`: int8 NHWC; 4-D becomes NCHW, then uint8 t{input}.
+        let input_s8 = self.fresh("input_s8");
         if input_t.shape.len() == 4 {
-            self.add_node("Transpose", &["input"], &[&name(g.input)], &[("perm", Attr::Ints(NHWC_TO_NCHW.to_vec()))]);
+            self.add_node("Transpose", &["input"], &[&input_s8], &[("perm", Attr::Ints(NHWC_TO_NCHW.to_vec()))]);
         } else {
-            self.add_node("Identity", &["input"], &[&name(g.input)], &[]);
+            self.add_node("Identity", &["input"], &[&input_s8], &[]);
         }
+        self.change_signedness(&input_s8, g.input, true, &name(g.input))?;
         for (k, entry) in g.ops.iter().enumerate() {
             self.write_op(k, &entry.op).with_context(|| format!("exporting op {k} ({})", entry.op.name()))?;
         }
+        let output_s8 = self.fresh("output_s8");
+        self.change_signedness(&name(g.output), g.output, false, &output_s8)?;
         if output_t.shape.len() == 4 {
-            self.add_node("Transpose", &[&name(g.output)], &["output"], &[("perm", Attr::Ints(NCHW_TO_NHWC.to_vec()))]);
+            self.add_node("Transpose", &[&output_s8], &["output"], &[("perm", Attr::Ints(NCHW_TO_NHWC.to_vec()))]);
         } else {
-            self.add_node("Identity", &[&name(g.output)], &["output"], &[]);
+            self.add_node("Identity", &[&output_s8], &["output"], &[]);
         }
         let dims = |t: &TensorDesc| -> Vec<Dim> {
             dims_i64(t).into_iter().enumerate().map(|(k, d)| if k == 0 { Dim::Param("batch") } else { Dim::Value(d) }).collect()

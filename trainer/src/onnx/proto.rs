@@ -10,6 +10,7 @@
 #[repr(i32)]
 pub enum DataType {
     Float = 1,
+    Uint8 = 2,
     Int8 = 3,
     Int32 = 6,
     Int64 = 7,

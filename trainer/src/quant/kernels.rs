@@ -205,7 +205,13 @@ pub fn run_layer(
                 profile,
                 activation: act(*f).map_err(core_err(format!("activation of `{}`", layer.name)))?,
             };
-            kernels::add(&p, inputs[0], inputs[1], &mut out).map_err(err)?;
+            if profile.is_float() {
+                // ONNX Runtime's QLinearAdd, as the device interpreter runs it (core `add_float`).
+                let scales = kernels::AddScales { input1: s_in, input2: s2, output: s_out };
+                kernels::add_float(&p, &scales, inputs[0], inputs[1], &mut out).map_err(err)?;
+            } else {
+                kernels::add(&p, inputs[0], inputs[1], &mut out).map_err(err)?;
+            }
         }
         QOp::MaxPool(spec) | QOp::AvgPool(spec) => {
             let [oh, ow] = pool_output(spec, &in_t.shape);

@@ -123,7 +123,7 @@ impl QuantState {
             let what = if sections.iter().any(|s| s.tag == TRNR) {
                 "a float (fp32) training checkpoint; run `exactq quantize` on it first"
             } else if sections.iter().any(|s| s.tag == MODL) {
-                "a device blob without quantizer state (only `exactq eval` reads blobs)"
+                "a device blob without quantizer state (of the blob readers, `exactq eval` and `exactq export --format onnx` take it)"
             } else {
                 "not an exactq checkpoint"
             };
