@@ -40,11 +40,11 @@ pub enum Profile {
 }
 
 impl Profile {
-    /// The fixed-point profiles (no floating point at run time), in `repr` order.
-    pub const ALL: [Profile; 2] = [Profile::TfliteDouble, Profile::TfliteSingle];
-
     /// Every profile, fixed-point and float, in `repr` order.
-    pub const EVERY: [Profile; 3] = [Profile::TfliteDouble, Profile::TfliteSingle, Profile::FloatRequant];
+    pub const ALL: [Profile; 3] = [Profile::TfliteDouble, Profile::TfliteSingle, Profile::FloatRequant];
+
+    /// The fixed-point profiles (no floating point at run time), in `repr` order.
+    pub const FIXED_POINT: [Profile; 2] = [Profile::TfliteDouble, Profile::TfliteSingle];
 
     /// The profile's name as used in files and on the command line.
     pub const fn as_str(self) -> &'static str {

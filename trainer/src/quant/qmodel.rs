@@ -31,7 +31,7 @@ pub enum ProfileName {
 }
 
 impl ProfileName {
-    /// Every profile, in the order of [`Profile::EVERY`].
+    /// Every profile, in the order of [`Profile::ALL`].
     pub const ALL: [ProfileName; 3] = [ProfileName::TfliteDouble, ProfileName::TfliteSingle, ProfileName::FloatRequant];
 
     pub fn core(self) -> Profile {
