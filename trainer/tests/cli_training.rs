@@ -100,7 +100,11 @@ fn kill_during_checkpoint_write_keeps_previous_checkpoint() {
     assert_eq!(before, after, "the previous checkpoint was touched");
     let state = TrainerState::load(&dir.join("k.ckpt")).unwrap();
     assert_eq!(state.progress.epoch, 1);
-    // And training resumes from it.
+    assert!(tmp_exists(), "the killed writer's temporary file is expected to remain");
+    // And training resumes from it; the next successful write removes the dead writer's file.
     ok(&exactq(&["train", "--model", "digits-cnn", "--epochs", "2", "--out", "k.ckpt", "--resume", "--threads", "1"], &dir));
     assert_eq!(TrainerState::load(&dir.join("k.ckpt")).unwrap().progress.epoch, 2);
+    if cfg!(target_os = "linux") {
+        assert!(!tmp_exists(), "a stale .k.ckpt.tmp-PID file was left behind");
+    }
 }

@@ -91,8 +91,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
+    } else {
+        remove_stale_temporaries(&dir, &name.to_string_lossy());
     }
     result.map_err(io)
+}
+
+/// Removes `.NAME.tmp-PID` files left by writers that were killed mid-write (kill -9, power
+/// loss): those whose process no longer exists. Best effort; only where `/proc` tells which
+/// processes live, elsewhere they stay (harmless: never read, overwritten by that PID).
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else { continue };
+        if pid.parse::<u32>().is_ok() && !proc.join(pid).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Fault injection for the crash-safety test: when `EXACTQ_FAULT_WRITE_PAUSE_MS` is set, a
