@@ -47,6 +47,15 @@ impl ProfileName {
     }
 }
 
+/// The trainer's name of a core profile; `Err` for one this trainer cannot quantize for
+/// (core's `Profile` is `#[non_exhaustive]`).
+impl TryFrom<Profile> for ProfileName {
+    type Error = String;
+    fn try_from(p: Profile) -> Result<Self, String> {
+        ProfileName::ALL.into_iter().find(|n| n.core() == p).ok_or_else(|| format!("arithmetic profile `{}` is not supported by the trainer", p.as_str()))
+    }
+}
+
 impl std::str::FromStr for ProfileName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -239,8 +239,8 @@ struct BlobModel {
 fn blob_model(folded: &Folded, bytes: &[u8]) -> anyhow::Result<BlobModel> {
     let aligned = AlignedBytes::copy_from(bytes);
     let model = load(aligned.as_slice()).map_err(core_err("loading the blob"))?;
-    // Every profile the core knows, so the sensitivity runs in the blob's own arithmetic.
-    let profile: ProfileName = model.profile().as_str().parse().map_err(|e: String| anyhow::anyhow!("blob profile: {e}"))?;
+    // The sensitivity runs in the blob's own arithmetic.
+    let profile = ProfileName::try_from(model.profile()).map_err(|e| anyhow::anyhow!("blob: {e}"))?;
     let mut q = QuantModel::describe(&folded.graph, profile)?;
     let g = model.graph();
     anyhow::ensure!(
