@@ -25,7 +25,7 @@ fn fails_with(out: &Output, needles: &[&str]) {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("exactq-bad-{name}-{}", std::process::id()));
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("exactq-bad-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(d.join("data/mnist")).unwrap();
     d

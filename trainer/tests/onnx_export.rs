@@ -83,7 +83,7 @@ fn an_op_without_onnx_mapping_is_named() {
 
 #[test]
 fn cli_export_onnx_names_the_unsupported_op_and_exits_2() {
-    let dir = std::env::temp_dir().join(format!("exactq-onnx-bad-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("exactq-onnx-bad");
     std::fs::create_dir_all(&dir).unwrap();
     let blob = dir.join("pad.qmod");
     std::fs::write(&blob, unsupported_blob("pad")).unwrap();

@@ -23,7 +23,7 @@ fn fails_with_2(args: &[&str], needle: &str) {
 
 #[test]
 fn run_quantize_finetune_export_eval() {
-    let dir = std::env::temp_dir().join(format!("exactq-cli-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("exactq-cli");
     let _ = std::fs::remove_dir_all(&dir);
     let d = |f: &str| dir.join(f).to_string_lossy().into_owned();
     // The main job with its defaults.

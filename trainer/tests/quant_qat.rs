@@ -145,7 +145,7 @@ fn qat_resume_is_bit_exact() {
         let mut first = ptq.clone();
         qat::begin(&mut first, &cfg).unwrap();
         qat::epoch(&mut first, &data, &mut |_, _| {}).unwrap();
-        let dir = std::env::temp_dir().join(format!("exactq-resume-{}-{}", std::process::id(), profile.as_str()));
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("exactq-resume-{}", profile.as_str()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("qat1.ckpt");
         first.save(&path, true).unwrap();
@@ -221,7 +221,7 @@ fn checkpoint_versions_are_compatible_and_checked() {
     use exactq_trainer::quant::qmodel::ProfileName;
     use exactq_trainer::quant::state::QUNT;
     let (_, mut state) = digits_ptq();
-    let dir = std::env::temp_dir().join(format!("exactq-qunt-version-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("exactq-qunt-version");
     std::fs::create_dir_all(&dir).unwrap();
     let qunt = |bytes: &[u8]| decode(&dir, bytes).unwrap().into_iter().find(|s| s.tag == QUNT).unwrap().payload;
     // Re-encodes a checkpoint with its QUNT version replaced (a u32 varint < 128 is one byte).

@@ -19,7 +19,7 @@ fn ok(out: &Output) -> String {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("exactq-report-{name}-{}", std::process::id()));
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("exactq-report-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -134,7 +134,7 @@ fn missing_artefacts_are_listed_and_the_rest_renders() {
     assert!(page.contains("summary.json) missing"));
 
     // Not a directory: an error, exit status 2 from the CLI.
-    let out = exactq(&["report", "/nonexistent/run"], &std::env::temp_dir());
+    let out = exactq(&["report", "/nonexistent/run"], Path::new(env!("CARGO_TARGET_TMPDIR")));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory"));
 }
