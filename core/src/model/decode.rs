@@ -2,7 +2,8 @@
 //! one op at a time. `postcard::from_bytes::<Graph>` builds the whole graph in its own stack
 //! frame and then moves it (several times) to the caller: on a device that is kilobytes of
 //! stack for nothing. The bytes accepted and the values produced are the same as the derived
-//! `Deserialize` of [`Graph`] (tested in `tests/model_roundtrip.rs`).
+//! `Deserialize` of [`Graph`] (`in_place_graph_decoder_matches_derived_deserialize` in
+//! `tests/model_hostile.rs`; `tests/model_roundtrip.rs` compares decoded and planned graphs).
 
 use core::fmt;
 
