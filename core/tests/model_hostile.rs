@@ -344,3 +344,69 @@ fn invoke_checks_its_arguments() {
     );
     assert!(invoke(&model, &input, &mut arena, &mut output).is_ok());
 }
+
+/// `load` decodes the graph in place (its own serde seed, not the derived `Deserialize`): on
+/// every byte of the graph set to a few values it accepts and rejects exactly what
+/// `postcard::take_from_bytes::<Graph>` does, and decodes the same graph.
+#[test]
+fn in_place_graph_decoder_matches_derived_deserialize() {
+    let (graph, data) = parts();
+    let model = encode_model(Profile::TfliteDouble, &graph, &data).unwrap();
+    let graph_len = u32::from_le_bytes(model[16..20].try_into().unwrap()) as usize;
+    let crc32 = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+    let mut checked = 0;
+    for at in 0..graph_len {
+        for value in [0u8, 1, 2, 0x7f, 0x80, 0xff, model[32 + at] ^ 1] {
+            let mut m = model.clone();
+            m[32 + at] = value;
+            let crc = crc32.checksum(&m[32..]);
+            m[12..16].copy_from_slice(&crc.to_le_bytes());
+            let derived = postcard::take_from_bytes::<Graph>(&m[32..32 + graph_len]);
+            let blob = wrap(&m);
+            let loaded = load(&blob);
+            match (derived, loaded) {
+                (Err(_), Err(Error::Model(ModelError::GraphDecode))) => {}
+                (Ok((_, rest)), Err(Error::Model(ModelError::GraphTrailingBytes))) if !rest.is_empty() => {}
+                (Ok((g, [])), Ok(loaded)) => assert_eq!(loaded.graph(), &g, "byte {at} = {value}"),
+                (Ok((_, [])), Err(Error::Model(e))) => {
+                    assert!(!matches!(e, ModelError::GraphDecode | ModelError::GraphTrailingBytes), "byte {at} = {value}: {e:?}")
+                }
+                (derived, loaded) => panic!(
+                    "byte {at} = {value}: derived {:?}, load {:?}",
+                    derived.map(|(_, rest)| rest.len()),
+                    loaded.map(|m| m.graph().ops.len())
+                ),
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 100);
+}
+
+/// `load_into` overwrites a loaded model completely, and leaves it empty (and refused by
+/// `invoke`) when the blob is rejected.
+#[test]
+fn load_into_reuses_and_clears_the_model() {
+    let small = AlignedBytes::copy_from(&small_net().builder.build().unwrap());
+    let big = AlignedBytes::copy_from(&resnet8(Profile::TfliteSingle, 5).builder.build().unwrap());
+    let mut bad = big.to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 1; // CRC mismatch
+    let bad = AlignedBytes::copy_from(&bad);
+    let mut model = Model::empty();
+    load_into(&small, &mut model).unwrap();
+    assert_eq!(model.graph(), load(&small).unwrap().graph());
+    load_into(&big, &mut model).unwrap();
+    let fresh = load(&big).unwrap();
+    assert_eq!(model.graph(), fresh.graph());
+    assert_eq!(model.profile(), fresh.profile());
+    assert_eq!(model.data(), fresh.data());
+
+    assert!(load_into(&bad, &mut model).is_err());
+    assert_eq!(model.graph().ops.len(), 0);
+    assert_eq!(model.graph().tensors.len(), 0);
+    assert_eq!(model.data(), &[] as &[u8]);
+    let mut arena = AlignedBytes::zeroed(64);
+    assert!(invoke(&model, &[0; 4], &mut arena, &mut [0; 4]).is_err());
+    assert_eq!(Model::default().graph(), Model::empty().graph());
+}

@@ -31,7 +31,8 @@ macro_rules! include_generated {
 }
 
 /// The whole of a model image: embeds `<generated dir>/<case dir>/` (model blob, test inputs,
-/// host outputs, arena size) and, at reset, loads the model and runs [`parity::check`] on it.
+/// host outputs, arena size) and, at reset, loads the model into a static `Model` and runs
+/// [`parity::check`] on it.
 #[macro_export]
 macro_rules! model_image {
     ($case_dir:literal) => {
@@ -44,6 +45,8 @@ macro_rules! model_image {
             // cortex-m-rt turns this into a `&'static mut` owned by `main` (no `unsafe` needed).
             static mut ARENA: ::exactq_core::model::aligned::Aligned16<[u8; generated::ARENA_BYTES]> =
                 ::exactq_core::model::aligned::Aligned16([0; generated::ARENA_BYTES]);
+            // The decoded graph tables live here too (static RAM), not on the stack.
+            static mut MODEL: ::exactq_core::model::Model<'static> = ::exactq_core::model::Model::empty();
             let data = $crate::parity::TestData {
                 name: $case_dir,
                 inputs: $crate::include_generated!($case_dir, "inputs.bin"),
@@ -52,7 +55,7 @@ macro_rules! model_image {
                 output_bytes: generated::OUTPUT_BYTES,
             };
             let mut output = [0i8; generated::OUTPUT_BYTES];
-            $crate::parity::load_and_check($crate::include_generated!($case_dir, "model.bin"), &data, &mut ARENA.0, &mut output)
+            $crate::parity::load_and_check($crate::include_generated!($case_dir, "model.bin"), MODEL, &data, &mut ARENA.0, &mut output)
         }
     };
 }

@@ -5,6 +5,7 @@ use crate::exit::{exit, ExitCode};
 use crate::marker::bench_mark;
 use crate::stack;
 use core::fmt::Debug;
+use exactq_core::model::Model;
 use cortex_m_semihosting::hprintln;
 
 /// Test data embedded in an image (written by the host generator).
@@ -78,14 +79,20 @@ pub fn check<E: Debug>(data: &TestData, output: &mut [i8], mut infer: impl FnMut
     exit(if identical == count { ExitCode::Pass } else { ExitCode::Mismatch })
 }
 
-/// Loads `blob` with the core and runs [`check`] with the core's interpreter.
-pub fn load_and_check(blob: &[u8], data: &TestData, arena: &mut [u8], output: &mut [i8]) -> ! {
-    let model = match exactq_core::model::load(blob) {
-        Ok(model) => model,
-        Err(error) => {
-            hprintln!("{}: the core rejected the embedded model: {:?}", data.name, error);
-            exit(ExitCode::CoreError)
-        }
-    };
-    check(data, output, |input, out| exactq_core::model::invoke(&model, input, arena, out))
+/// Loads `blob` with the core into `model` (in place: the graph tables are decoded straight into
+/// the caller's `Model`, typically a `static`, so they never sit on the stack) and runs [`check`]
+/// with the core's interpreter.
+pub fn load_and_check(
+    blob: &'static [u8],
+    model: &mut Model<'static>,
+    data: &TestData,
+    arena: &mut [u8],
+    output: &mut [i8],
+) -> ! {
+    if let Err(error) = exactq_core::model::load_into(blob, model) {
+        hprintln!("{}: the core rejected the embedded model: {:?}", data.name, error);
+        exit(ExitCode::CoreError)
+    }
+    let model = &*model;
+    check(data, output, |input, out| exactq_core::model::invoke(model, input, arena, out))
 }

@@ -274,8 +274,8 @@ pub fn requantize_fp32(acc: i32, scale: f32, zero_point: i32, qmin: i32, qmax: i
     let lo = (qmin - zero_point) as f32;
     let hi = (qmax - zero_point) as f32;
     let f = acc as f32 * scale;
-    // `!(f >= lo)` also catches NaN.
-    let f = if !(f >= lo) { lo } else if f > hi { hi } else { f };
+    // NaN goes to `lo` (one unordered compare, `f < lo or unordered`, once optimised).
+    let f = if f.is_nan() || f < lo { lo } else if f > hi { hi } else { f };
     round_half_even_small(f) + zero_point
 }
 

@@ -165,7 +165,8 @@ pub fn add_float(
         let b = (*b as i32 + 128) as f32;
         let x = libm::fmaf(a, r1, libm::fmaf(b, r2, fixed));
         // Saturating to [0, 255] after rounding equals clamping to [-1, 256] before it.
-        let x = if !(x >= -1.0) { -1.0 } else if x > 256.0 { 256.0 } else { x };
+        // NaN (only from non-finite scales, which validation rules out) goes to -1.
+        let x = if x.is_nan() || x < -1.0 { -1.0 } else if x > 256.0 { 256.0 } else { x };
         let y = round_half_even_small(x).clamp(0, 255) - 128;
         *o = y.clamp(act.min, act.max) as i8;
     }
@@ -216,7 +217,9 @@ mod float_tests {
         // zero points and values shifted to int8 (uint8 − 128). Rows marked * are where the
         // fixed part without the fused multiply-add gives one more, rows marked + where no
         // fma at all does.
-        let cases: [((u32, u32, u32), (i32, i32, i32), &[(i32, i32, i32)]); 2] = [
+        /// (scale bits: input 1, input 2, output), zero points, rows (a, b, ONNX Runtime's output).
+        type Case = ((u32, u32, u32), (i32, i32, i32), &'static [(i32, i32, i32)]);
+        let cases: [Case; 2] = [
             ((0x3eda369c, 0x3cd55ced, 0x3edc88dd), (86, 37, -64), &[(65, -8, -88) /* * */, (107, 82, -41) /* * */, (-124, 82, -128)]),
             ((0x3e9bbb62, 0x3c8a5a45, 0x3d3672e5), (-20, -107, -121), &[(-16, 28, -43) /* + */, (11, -31, 119) /* + */, (-124, 82, -128)]),
         ];

@@ -16,7 +16,7 @@ use crate::arith::requantize::Requant;
 use crate::Error;
 
 use super::{
-    check_len, check_zero_points, tap_range, window_output_hw, with_best_isa, Padding, Shape4,
+    check_zero_points, tap_range, window_output_hw, with_best_isa, ConvShapes, Padding, Shape4,
 };
 
 /// Shapes and quantization parameters of one DEPTHWISE_CONV_2D.
@@ -109,15 +109,8 @@ impl DepthwiseConv2dParams {
         scratch: &[i32],
     ) -> Result<(), Error> {
         self.validate()?;
-        requant.validate(self.output.c)?;
-        check_len(input.len(), self.input.elements()?)?;
-        check_len(filter.len(), self.filter.elements()?)?;
-        check_len(output.len(), self.output.elements()?)?;
-        if let Some(b) = bias {
-            check_len(b.len(), self.output.c)?;
-        }
-        check_len(scratch.len(), self.scratch_len())?;
-        Ok(())
+        let shapes = ConvShapes { input: self.input, filter: self.filter, output: self.output, scratch_len: self.scratch_len() };
+        shapes.check_buffers(requant, input, filter, bias, output, scratch)
     }
 }
 

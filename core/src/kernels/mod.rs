@@ -45,6 +45,7 @@ pub use softmax::softmax_float;
 use serde::{Deserialize, Serialize};
 
 use crate::arith::quantize::check_zero_point_i8;
+use crate::arith::requantize::Requant;
 use crate::Error;
 
 /// A 4-D NHWC shape. Filters reuse it: conv `[out_c, kh, kw, in_c/groups]` as `{n: out_c, h: kh,
@@ -247,6 +248,38 @@ pub(crate) fn check_len(len: usize, needed: usize) -> Result<(), Error> {
         Err(Error::BufferTooSmall)
     } else {
         Ok(())
+    }
+}
+
+/// The validated shapes of a convolution (regular or depthwise) and the length of its scratch:
+/// what both kernels' `validate_buffers` check the buffers against. The scratch element type
+/// (`i16` patches for conv, `i32` accumulators for depthwise) is all they differ in.
+pub(crate) struct ConvShapes {
+    pub(crate) input: Shape4,
+    pub(crate) filter: Shape4,
+    pub(crate) output: Shape4,
+    pub(crate) scratch_len: usize,
+}
+
+impl ConvShapes {
+    /// The requantization has one rescale per output channel and every buffer is long enough.
+    pub(crate) fn check_buffers<S>(
+        &self,
+        requant: &Requant<'_>,
+        input: &[i8],
+        filter: &[i8],
+        bias: Option<&[i32]>,
+        output: &[i8],
+        scratch: &[S],
+    ) -> Result<(), Error> {
+        requant.validate(self.output.c)?;
+        check_len(input.len(), self.input.elements()?)?;
+        check_len(filter.len(), self.filter.elements()?)?;
+        check_len(output.len(), self.output.elements()?)?;
+        if let Some(b) = bias {
+            check_len(b.len(), self.output.c)?;
+        }
+        check_len(scratch.len(), self.scratch_len)
     }
 }
 

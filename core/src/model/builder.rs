@@ -41,7 +41,7 @@ use crate::arith::multiplier::{
 use crate::arith::{activation_range, Activation};
 use crate::kernels::{self, Padding, Shape4};
 use super::planner::{self, Buffer};
-use super::validate::live_intervals;
+use super::validate::LiveIntervals;
 use crate::error::Error;
 
 /// How a constant's integers map to reals (weights and biases: zero point 0).
@@ -544,17 +544,17 @@ impl ModelBuilder {
         }
 
         // Buffers: every arena tensor that is written or read, then one scratch per op.
-        let live = live_intervals(&graph);
+        let live = LiveIntervals::of(&graph);
         let mut buffers = Vec::new();
         let mut owners = Vec::new(); // Ok(tensor) or Err(op)
         for (index, t) in graph.tensors.iter().enumerate() {
-            if let (Storage::Arena { .. }, Some(Some((first, last)))) = (t.storage, live.get(index)) {
+            if let (Storage::Arena { .. }, Some((first, last))) = (t.storage, live.get(index)) {
                 let size = byte_len(t).ok_or(ModelError::ShapeOverflow { tensor: index as u16 })?;
-                buffers.push(Buffer { size, first: *first, last: *last });
+                buffers.push(Buffer { size, first, last });
                 owners.push(Ok(index));
             }
         }
-        let probe = Model { profile: self.profile, graph: graph.clone(), data: &self.data };
+        let probe = Model { profile: self.profile, graph: graph.clone(), data: Some(&self.data) };
         for (index, entry) in graph.ops.iter().enumerate() {
             let size = ops::scratch_bytes(&ops::prepare(&probe, index as u16, &entry.op)?);
             if size > 0 {

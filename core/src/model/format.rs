@@ -29,9 +29,10 @@ pub const FORMAT_VERSION: u16 = 1;
 pub const MODEL_HEADER_LEN: usize = 32;
 /// Highest tensor rank.
 pub const MAX_RANK: usize = 4;
-/// Tensor table capacity of one model (heapless, fixed at compile time).
+/// Tensor table capacity of one model (heapless, fixed at compile time). Every slot is part of
+/// each `Model` (48 bytes on a 32-bit target, see `Model::SIZE`), used or not.
 pub const MAX_TENSORS: usize = 96;
-/// Op list capacity of one model.
+/// Op list capacity of one model (64 bytes a slot on a 32-bit target).
 pub const MAX_OPS: usize = 48;
 /// Arena tensors and scratch buffers start at multiples of this many bytes.
 pub const ARENA_ALIGN: usize = 16;

@@ -11,10 +11,38 @@ use crate::error::Error;
 pub struct Model<'a> {
     pub(crate) profile: Profile,
     pub(crate) graph: Graph,
-    pub(crate) data: &'a [u8],
+    /// `None` only in an empty model: [`Model::empty`] is then all zero bytes, so a `static`
+    /// holding one goes to `.bss` instead of `.data` (whose initial image would cost
+    /// [`Model::SIZE`] bytes of flash).
+    pub(crate) data: Option<&'a [u8]>,
 }
 
 impl<'a> Model<'a> {
+    /// Bytes of a `Model` on this target: the fixed-capacity graph tables ([`MAX_TENSORS`]
+    /// tensors, [`MAX_OPS`] ops) plus a profile and a slice.
+    pub const SIZE: usize = core::mem::size_of::<Model<'static>>();
+
+    /// A model with no tensors and no ops, to be filled by [`load_into`]; `invoke` refuses it.
+    /// `const`, so it can initialise a `static`.
+    pub const fn empty() -> Self {
+        Model {
+            profile: Profile::TfliteDouble,
+            graph: Graph { arena_size: 0, input: 0, output: 0, tensors: heapless::Vec::new(), ops: heapless::Vec::new() },
+            data: None,
+        }
+    }
+
+    /// Back to [`Model::empty`] without moving the tables.
+    fn clear(&mut self) {
+        self.profile = Profile::TfliteDouble;
+        self.graph.arena_size = 0;
+        self.graph.input = 0;
+        self.graph.output = 0;
+        self.graph.tensors.clear();
+        self.graph.ops.clear();
+        self.data = None;
+    }
+
     /// The arithmetic profile the model was quantized for.
     pub fn profile(&self) -> Profile {
         self.profile
@@ -25,7 +53,7 @@ impl<'a> Model<'a> {
     }
     /// The constant data section, borrowed from the blob.
     pub fn data(&self) -> &'a [u8] {
-        self.data
+        self.data.unwrap_or(&[])
     }
     /// Bytes of arena `invoke` needs.
     pub fn arena_size(&self) -> usize {
@@ -49,7 +77,7 @@ impl<'a> Model<'a> {
         match t.storage {
             Storage::Constant { offset } => {
                 let len = byte_len(t)?;
-                slice(self.data, offset as usize, len)
+                slice(self.data(), offset as usize, len)
             }
             Storage::Arena { .. } => None,
         }
@@ -70,12 +98,12 @@ impl<'a> Model<'a> {
     }
     /// Per-channel scales of a tensor, borrowed.
     pub fn channel_scales(&self, scales: DataRef) -> Option<&'a [f32]> {
-        data_array::<f32>(self.data, scales)
+        data_array::<f32>(self.data(), scales)
     }
     /// Per-channel (multiplier, shift) pairs of an op, borrowed as `[m0, s0, m1, s1, ...]`.
     pub fn rescale_pairs(&self, rescale: DataRef) -> Option<&'a [i32]> {
         let pairs = DataRef { offset: rescale.offset, len: rescale.len.checked_mul(2)? };
-        data_array::<i32>(self.data, pairs)
+        data_array::<i32>(self.data(), pairs)
     }
 }
 
@@ -103,7 +131,54 @@ pub fn byte_len(t: &TensorDesc) -> Option<usize> {
 ///
 /// The blob must start at a 16-byte aligned address (see `AlignedBytes` on the host) so that
 /// int32 constants are borrowed in place.
+///
+/// The returned [`Model`] holds the graph tables ([`Model::SIZE`] bytes). On a device that
+/// wants neither that much stack nor a copy, [`load_into`] fills a `Model` that lives where the
+/// caller chose (a `static`, or one stack slot).
 pub fn load(blob: &[u8]) -> Result<Model<'_>, Error> {
+    let mut model = Model::empty();
+    load_into(blob, &mut model)?;
+    Ok(model)
+}
+
+/// [`load`] into an existing [`Model`], decoding the graph tables in place: no second copy of
+/// the tables on the stack, so `load_into` needs far less stack than [`load`] plus its result.
+///
+/// `model` may be [`Model::empty`] or a model loaded before (it is overwritten). On error it is
+/// left empty, and [`invoke`](super::invoke) refuses it.
+///
+/// On a Cortex-M device the model can live in static RAM without `unsafe`, e.g. in
+/// cortex-m-rt's `#[entry]`, whose `static mut` items become safe `&'static mut` references:
+///
+/// ```ignore
+/// #[cortex_m_rt::entry]
+/// fn main() -> ! {
+///     static mut MODEL: Model<'static> = Model::empty();
+///     let blob: &'static [u8] = exactq_core::include_aligned!("model.bin");
+///     load_into(blob, MODEL).unwrap();
+///     let model: &Model<'static> = MODEL;
+///     // invoke(model, input, arena, output) ...
+/// }
+/// ```
+///
+/// Or once on the stack, without the copy `load` makes:
+///
+/// ```
+/// use exactq_core::model::{load_into, Model};
+///
+/// let mut model = Model::empty();
+/// assert!(load_into(&[0u8; 8], &mut model).is_err()); // too short to be a model
+/// assert_eq!(model.graph().ops.len(), 0); // left empty on error
+/// ```
+pub fn load_into<'a>(blob: &'a [u8], model: &mut Model<'a>) -> Result<(), Error> {
+    let result = fill(blob, model);
+    if result.is_err() {
+        model.clear();
+    }
+    result
+}
+
+fn fill<'a>(blob: &'a [u8], model: &mut Model<'a>) -> Result<(), Error> {
     if cfg!(target_endian = "big") {
         return Err(ModelError::BigEndianTarget.into());
     }
@@ -113,14 +188,10 @@ pub fn load(blob: &[u8]) -> Result<Model<'_>, Error> {
         blob
     };
     let (profile, graph_bytes, data) = parse_header(model_bytes)?;
-    let graph = match postcard::take_from_bytes::<Graph>(graph_bytes) {
-        Ok((graph, [])) => graph,
-        Ok(_) => return Err(ModelError::GraphTrailingBytes.into()),
-        Err(_) => return Err(ModelError::GraphDecode.into()),
-    };
-    let model = Model { profile, graph, data };
-    super::validate::validate(&model)?;
-    Ok(model)
+    model.profile = profile;
+    model.data = Some(data);
+    super::decode::decode_graph_into(graph_bytes, &mut model.graph)?;
+    super::validate::validate(model)
 }
 
 /// Checks the model header and CRC; returns the profile, the graph bytes and the data section.
@@ -187,4 +258,11 @@ pub(crate) fn check_data_array<T: bytemuck::Pod>(
         return Err(ModelError::DataMisaligned { tensor_or_op: owner, field }.into());
     }
     data_array::<T>(data, r).ok_or(ModelError::DataOutOfRange { tensor_or_op: owner, field }.into())
+}
+
+impl Default for Model<'_> {
+    /// [`Model::empty`].
+    fn default() -> Self {
+        Model::empty()
+    }
 }

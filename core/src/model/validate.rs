@@ -71,7 +71,7 @@ fn check_tensor(model: &Model<'_>, index: u16, t: &TensorDesc) -> Result<(), Err
                 return err(ModelError::DataMisaligned { tensor_or_op: index, field: DataField::TensorData });
             }
             let end = (offset as usize).checked_add(bytes);
-            if end.is_none_or(|end| end > model.data.len()) {
+            if end.is_none_or(|end| end > model.data().len()) {
                 return err(ModelError::DataOutOfRange { tensor_or_op: index, field: DataField::TensorData });
             }
         }
@@ -99,7 +99,7 @@ fn check_tensor(model: &Model<'_>, index: u16, t: &TensorDesc) -> Result<(), Err
             if scales.len != *channels {
                 return err(bad_quant);
             }
-            let scales = check_data_array::<f32>(model.data, scales, index, DataField::ChannelScales)?;
+            let scales = check_data_array::<f32>(model.data(), scales, index, DataField::ChannelScales)?;
             if !scales.iter().all(|&s| valid_scale(s)) {
                 return err(bad_quant);
             }
@@ -188,28 +188,53 @@ fn tensor_at<'m>(model: &'m Model<'_>, op: u16, tensor: TensorIndex) -> Result<&
 
 // ---------------------------------------------------------------- arena
 
-/// The op interval during which an arena tensor must keep its bytes: from the op that writes it
-/// (−1 for the graph input) to the last op that reads it (`ops.len()` for the graph output).
-pub(crate) fn live_intervals(graph: &Graph) -> [Option<(i32, i32)>; MAX_TENSORS] {
-    let mut live: [Option<(i32, i32)>; MAX_TENSORS] = [None; MAX_TENSORS];
-    if let Some(slot) = live.get_mut(usize::from(graph.input)) {
-        *slot = Some((-1, -1));
-    }
-    for (index, entry) in graph.ops.iter().enumerate() {
-        let i = index as i32;
-        for tensor in entry.op.inputs().iter().flatten() {
-            if let Some(Some((_, last))) = live.get_mut(usize::from(*tensor)) {
-                *last = i;
+/// The op interval during which each arena tensor must keep its bytes: from the op that writes
+/// it (−1 for the graph input) to the last op that reads it (`ops.len()` for the graph output).
+/// Stored as `(first + 1, last + 1)` bytes (ops ≤ [`MAX_OPS`]), 2 bytes a tensor: this table
+/// is on `load`'s stack.
+pub(crate) struct LiveIntervals {
+    ranges: [(u8, u8); MAX_TENSORS],
+}
+
+/// Never live (not an arena tensor, or neither written nor the graph input).
+const NOT_LIVE: (u8, u8) = (u8::MAX, u8::MAX);
+const _: () = assert!(MAX_OPS + 1 < u8::MAX as usize);
+
+impl LiveIntervals {
+    pub(crate) fn of(graph: &Graph) -> Self {
+        let mut ranges = [NOT_LIVE; MAX_TENSORS];
+        // Op `i` is stored as `i + 1`; `ops.len() <= MAX_OPS` (a heapless capacity).
+        let stored = |i: usize| u8::try_from(i + 1).unwrap_or(u8::MAX - 1);
+        if let Some(slot) = ranges.get_mut(usize::from(graph.input)) {
+            *slot = (0, 0);
+        }
+        for (index, entry) in graph.ops.iter().enumerate() {
+            for tensor in entry.op.inputs().iter().flatten() {
+                if let Some(slot) = ranges.get_mut(usize::from(*tensor)) {
+                    if *slot != NOT_LIVE {
+                        slot.1 = stored(index);
+                    }
+                }
+            }
+            if let Some(slot) = ranges.get_mut(usize::from(entry.op.output())) {
+                *slot = (stored(index), stored(index));
             }
         }
-        if let Some(slot) = live.get_mut(usize::from(entry.op.output())) {
-            *slot = Some((i, i));
+        if let Some(slot) = ranges.get_mut(usize::from(graph.output)) {
+            if *slot != NOT_LIVE {
+                slot.1 = stored(graph.ops.len());
+            }
+        }
+        LiveIntervals { ranges }
+    }
+
+    /// `(first, last)` op of tensor `t`, `None` if it is never live.
+    pub(crate) fn get(&self, t: usize) -> Option<(i32, i32)> {
+        match self.ranges.get(t) {
+            Some(&range) if range != NOT_LIVE => Some((i32::from(range.0) - 1, i32::from(range.1) - 1)),
+            _ => None,
         }
     }
-    if let Some(Some((_, last))) = live.get_mut(usize::from(graph.output)) {
-        *last = graph.ops.len() as i32;
-    }
-    live
 }
 
 fn arena_range(t: &TensorDesc) -> Option<(usize, usize)> {
@@ -227,12 +252,12 @@ fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
 /// the arena and apart from every tensor live during its op.
 fn check_arena(model: &Model<'_>) -> Result<(), Error> {
     let graph = &model.graph;
-    let live = live_intervals(graph);
+    let live = LiveIntervals::of(graph);
     let tensors = &graph.tensors;
     for (a, ta) in tensors.iter().enumerate() {
-        let (Some(ra), Some(Some(la))) = (arena_range(ta), live.get(a)) else { continue };
+        let (Some(ra), Some(la)) = (arena_range(ta), live.get(a)) else { continue };
         for (b, tb) in tensors.iter().enumerate().skip(a + 1) {
-            let (Some(rb), Some(Some(lb))) = (arena_range(tb), live.get(b)) else { continue };
+            let (Some(rb), Some(lb)) = (arena_range(tb), live.get(b)) else { continue };
             let live_together = la.0 <= lb.1 && lb.0 <= la.1;
             if live_together && overlaps(ra, rb) {
                 return err(ModelError::ArenaOverlap { a: a as u16, b: b as u16 });
@@ -252,7 +277,7 @@ fn check_arena(model: &Model<'_>) -> Result<(), Error> {
         check_arena_region(model, scratch.offset, scratch.size as usize, op)?;
         let rs = (scratch.offset as usize, scratch.offset as usize + scratch.size as usize);
         for (t, desc) in tensors.iter().enumerate() {
-            let (Some(rt), Some(Some(lt))) = (arena_range(desc), live.get(t)) else { continue };
+            let (Some(rt), Some(lt)) = (arena_range(desc), live.get(t)) else { continue };
             if lt.0 <= index as i32 && index as i32 <= lt.1 && overlaps(rs, rt) {
                 return err(ModelError::BadScratch { op });
             }
@@ -421,7 +446,7 @@ fn check_channel_rescale(
 ) -> Result<(), Error> {
     let s_in = f64::from(per_tensor(input, op)?.0);
     let s_out = f64::from(per_tensor(output, op)?.0);
-    let pairs = check_data_array::<QuantizedMultiplier>(model.data, rescale, op, DataField::ChannelRescale)?;
+    let pairs = check_data_array::<QuantizedMultiplier>(model.data(), rescale, op, DataField::ChannelRescale)?;
     let bias = match bias {
         Some(index) => Some(tensor_at(model, op, index)?),
         None => None,

@@ -362,26 +362,55 @@ fn window(b: &ModelBuilder, x: TensorIndex, k: usize, stride: usize, same: bool)
     }
 }
 
-/// ResNet-8 for 28x28x1 (16/32/64 channels, residual adds, 1x1 stride-2 projections, global
-/// average pool, FC 10, softmax) with random weights.
+/// ResNet-8 for 28x28x1 (`exactq_testnets::resnet8`, the topology the firmware tests run too)
+/// with random weights and fixed output scales.
 pub fn resnet8(profile: Profile, seed: u64) -> Net {
-    let mut rng = Rng(seed);
-    let relu = Activation::Relu;
-    let act = |s: f32| (s, -128); // ReLU outputs use the whole int8 range above zero.
-    let mut net = Net::new(profile, Shape4::new(1, 28, 28, 1), 1.0 / 255.0, -128);
-    let x = net.input;
-    let mut x = net.conv(&mut rng, x, 16, 3, 1, true, relu, act(0.05));
-    for (channels, stride) in [(16, 1), (32, 2), (64, 2)] {
-        let y = net.conv(&mut rng, x, channels, 3, stride, true, relu, act(0.05));
-        let y = net.conv(&mut rng, y, channels, 3, 1, true, Activation::None, (0.08, 0));
-        let shortcut = if stride == 1 { x } else { net.conv(&mut rng, x, channels, 1, stride, true, Activation::None, (0.08, 0)) };
-        x = net.add(y, shortcut, relu, act(0.06));
-    }
-    let pooled = net.mean(x, (0.04, -128));
-    let logits = net.fc(&mut rng, pooled, 10, Activation::None, (0.1, 0));
-    net.softmax(logits, 1.0);
+    use exactq_testnets::{RESNET8_INPUT_SCALE, RESNET8_INPUT_SHAPE, RESNET8_INPUT_ZERO_POINT};
+    let [n, h, w, c] = RESNET8_INPUT_SHAPE;
+    let mut net = Net::new(profile, Shape4::new(n, h, w, c), RESNET8_INPUT_SCALE, RESNET8_INPUT_ZERO_POINT);
+    let input = net.input;
+    let Ok(_) = exactq_testnets::resnet8(&mut FixedScales { net: &mut net, rng: Rng(seed) }, input);
     net.finish();
     net
+}
+
+/// [`Net`] as the shared topologies' builder: random weights from `rng`, fixed output scales
+/// (ReLU outputs use the whole int8 range above zero).
+struct FixedScales<'n> {
+    net: &'n mut Net,
+    rng: Rng,
+}
+
+impl FixedScales<'_> {
+    fn activation(act: exactq_testnets::Act) -> Activation {
+        match act {
+            exactq_testnets::Act::None => Activation::None,
+            exactq_testnets::Act::Relu => Activation::Relu,
+        }
+    }
+}
+
+impl exactq_testnets::Layers for FixedScales<'_> {
+    type Tensor = TensorIndex;
+    type Error = std::convert::Infallible;
+
+    fn conv(&mut self, x: TensorIndex, out_channels: usize, kernel: usize, stride: usize, act: exactq_testnets::Act) -> Result<TensorIndex, Self::Error> {
+        let out = if act == exactq_testnets::Act::Relu { (0.05, -128) } else { (0.08, 0) };
+        Ok(self.net.conv(&mut self.rng, x, out_channels, kernel, stride, true, Self::activation(act), out))
+    }
+    fn add(&mut self, a: TensorIndex, b: TensorIndex, act: exactq_testnets::Act) -> Result<TensorIndex, Self::Error> {
+        let out = if act == exactq_testnets::Act::Relu { (0.06, -128) } else { (0.08, 0) };
+        Ok(self.net.add(a, b, Self::activation(act), out))
+    }
+    fn global_average_pool(&mut self, x: TensorIndex) -> Result<TensorIndex, Self::Error> {
+        Ok(self.net.mean(x, (0.04, -128)))
+    }
+    fn fully_connected(&mut self, x: TensorIndex, outputs: usize) -> Result<TensorIndex, Self::Error> {
+        Ok(self.net.fc(&mut self.rng, x, outputs, Activation::None, (0.1, 0)))
+    }
+    fn softmax(&mut self, x: TensorIndex) -> Result<TensorIndex, Self::Error> {
+        Ok(self.net.softmax(x, 1.0))
+    }
 }
 
 /// A random valid chain of ops drawn from `seed`: every op kind of the format appears with

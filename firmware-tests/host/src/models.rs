@@ -294,26 +294,47 @@ fn define_every_kernel(net: &mut Net) -> Result<(TensorIndex, TensorIndex, Strin
     Ok((x, probabilities, description))
 }
 
-/// A ResNet basic block: conv3x3(stride) → ReLU → conv3x3 → add shortcut → ReLU, the shortcut
-/// being a 1x1 stride-2 conv when the block downsamples.
-fn residual_block(net: &mut Net, x: TensorIndex, channels: usize, stride: u16) -> Result<TensorIndex> {
-    let y = net.conv(x, channels, 3, stride, Activation::Relu)?;
-    let y = net.conv(y, channels, 3, 1, Activation::None)?;
-    let shortcut = if stride == 1 { x } else { net.conv(x, channels, 1, stride, Activation::None)? };
-    net.add(y, shortcut, Activation::Relu)
+/// [`Net`] as the builder of the shared test topologies (`exactq_testnets`): calibrated output
+/// scales, ReLU where the topology says so.
+struct Topology<'n>(&'n mut Net);
+
+fn activation(act: exactq_testnets::Act) -> Activation {
+    match act {
+        exactq_testnets::Act::None => Activation::None,
+        exactq_testnets::Act::Relu => Activation::Relu,
+    }
 }
 
-/// ResNet-8 (MLPerf Tiny's layout) on a 28x28x1 input: conv 16 → blocks of 16, 32 (stride 2),
-/// 64 (stride 2) channels with residual adds → global average pool → FC 10 → softmax.
+impl exactq_testnets::Layers for Topology<'_> {
+    type Tensor = TensorIndex;
+    type Error = anyhow::Error;
+
+    fn conv(&mut self, x: TensorIndex, out_channels: usize, kernel: usize, stride: usize, act: exactq_testnets::Act) -> Result<TensorIndex> {
+        let stride = u16::try_from(stride).map_err(|_| anyhow!("{}: stride {stride}", self.0.name))?;
+        self.0.conv(x, out_channels, kernel, stride, activation(act))
+    }
+    fn add(&mut self, a: TensorIndex, b: TensorIndex, act: exactq_testnets::Act) -> Result<TensorIndex> {
+        self.0.add(a, b, activation(act))
+    }
+    fn global_average_pool(&mut self, x: TensorIndex) -> Result<TensorIndex> {
+        self.0.global_average_pool(x)
+    }
+    fn fully_connected(&mut self, x: TensorIndex, outputs: usize) -> Result<TensorIndex> {
+        // Logits of a classifier span several units: real weights 16 times the usual scale.
+        self.0.fully_connected(x, outputs, true, 16.0, Activation::None)
+    }
+    fn softmax(&mut self, x: TensorIndex) -> Result<TensorIndex> {
+        self.0.b.softmax(x, 1.0).map_err(core_err(self.0.name))
+    }
+}
+
+/// ResNet-8 (MLPerf Tiny's layout, `exactq_testnets::resnet8`) on a 28x28x1 input: conv 16 →
+/// blocks of 16, 32 (stride 2), 64 (stride 2) channels with residual adds → global average pool
+/// → FC 10 → softmax.
 fn define_resnet8(net: &mut Net) -> Result<(TensorIndex, TensorIndex, String)> {
-    let x = net.b.input(&[1, 28, 28, 1], 1.0 / 255.0, -128).map_err(core_err(net.name))?;
-    let y = net.conv(x, 16, 3, 1, Activation::Relu)?;
-    let y = residual_block(net, y, 16, 1)?;
-    let y = residual_block(net, y, 32, 2)?;
-    let y = residual_block(net, y, 64, 2)?;
-    let pooled = net.global_average_pool(y)?;
-    let logits = net.fully_connected(pooled, 10, true, 16.0, Activation::None)?;
-    let probabilities = net.b.softmax(logits, 1.0).map_err(core_err(net.name))?;
+    use exactq_testnets::{RESNET8_INPUT_SCALE, RESNET8_INPUT_SHAPE, RESNET8_INPUT_ZERO_POINT};
+    let x = net.b.input(&RESNET8_INPUT_SHAPE, RESNET8_INPUT_SCALE, RESNET8_INPUT_ZERO_POINT).map_err(core_err(net.name))?;
+    let probabilities = exactq_testnets::resnet8(&mut Topology(net), x)?;
     let description = format!(
         "ResNet-8 28x28x1 -> 10 (16/32/64 channels, residual adds, {} int8 weights, random, calibrated)",
         net.int8_weights()
