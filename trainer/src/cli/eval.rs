@@ -18,22 +18,20 @@ pub struct EvalArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
-    #[arg(long)]
-    pub threads: Option<usize>,
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub env: super::RunEnv,
     /// Do not write report.html next to the checkpoint (see `exactq report`).
     #[arg(long)]
     pub no_report: bool,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    super::set_threads(args.threads)?;
+    super::set_threads(args.env.threads)?;
     if !super::qeval::try_run(&args)? {
         evaluate_float(&args)?;
     }
     if !args.no_report {
-        super::report::write_next_to(&args.checkpoint, args.data_dir.clone(), args.json);
+        super::report::write_next_to(&args.checkpoint, args.env.data_dir.clone(), args.json);
     }
     Ok(())
 }
@@ -41,7 +39,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
 fn evaluate_float(args: &EvalArgs) -> anyhow::Result<()> {
     let state = TrainerState::load(&args.checkpoint)?;
     let spin = super::spinner(format!("loading {} and scoring the test split", state.hyper.dataset));
-    let scored = data::load(&state.hyper.dataset, args.data_dir.as_deref()).map_err(anyhow::Error::from).and_then(|data| {
+    let scored = data::load(&state.hyper.dataset, args.env.data_dir.as_deref()).map_err(anyhow::Error::from).and_then(|data| {
         crate::train::check_fit(&state.arch, &data)?;
         let m = evaluate(&state, &data.test, data.task)?;
         Ok((data, m))

@@ -36,10 +36,8 @@ pub struct FinetuneArgs {
     pub seed: u64,
     #[arg(long)]
     pub force: bool,
-    #[arg(long)]
-    pub threads: Option<usize>,
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub env: super::RunEnv,
     /// Do not write report.html next to the output checkpoint (see `exactq report`).
     #[arg(long)]
     pub no_report: bool,
@@ -67,7 +65,7 @@ pub fn finetune(state: &mut QuantState, data: &Dataset, epochs: u32, args: &QatA
 }
 
 pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
-    super::set_threads(args.threads)?;
+    super::set_threads(args.env.threads)?;
     let mut state = QuantState::load(&args.checkpoint)?;
     if args.out != args.checkpoint {
         refuse_overwrite(&args.out, args.force)?;
@@ -79,7 +77,7 @@ pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
             anyhow::bail!("{}: already fine-tuned for {} epochs; pass a larger --epochs to continue", args.checkpoint.display(), q.epoch);
         }
     }
-    let data = data::load(&state.dataset, args.data_dir.as_deref())?;
+    let data = data::load(&state.dataset, args.env.data_dir.as_deref())?;
     crate::train::check_fit(&state.arch, &data)?;
     finetune(&mut state, &data, args.epochs, &args.qat, args.seed, Some(&args.out))?;
     let blob = crate::quant::export::device_blob(&state.model, &state.params)?;
@@ -88,7 +86,7 @@ pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
     println!("parity: {}/{} outputs identical between trainer forward and device interpreter", eval.parity_identical, eval.parity_total);
     println!("checkpoint {}", args.out.display());
     if !args.no_report {
-        super::report::write_next_to(&args.out, args.data_dir.clone(), false);
+        super::report::write_next_to(&args.out, args.env.data_dir.clone(), false);
     }
     Ok(())
 }

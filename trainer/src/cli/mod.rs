@@ -16,6 +16,7 @@ pub mod run_model;
 pub mod train;
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -37,6 +38,18 @@ pub fn tune_malloc() {
             }
         }
     }
+}
+
+/// Where the datasets are and how many threads to use: the options every command that reads
+/// data shares (`#[command(flatten)]`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RunEnv {
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Directory holding the datasets (else EXACTQ_DATA, /usr/share/datasets, ../shared/data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Sizes rayon's global pool (used by the GEMMs and every parallel loop).

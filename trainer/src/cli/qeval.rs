@@ -16,7 +16,7 @@ pub fn try_run(args: &EvalArgs) -> anyhow::Result<bool> {
     let key = |t: Task| if matches!(t, Task::Classify { .. }) { "accuracy" } else { "auroc" };
     if sections.iter().any(|s| s.tag == QUNT) {
         let state = QuantState::load(&args.checkpoint)?;
-        let data = data::load(args.dataset.as_deref().unwrap_or(&state.dataset), args.data_dir.as_deref())?;
+        let data = data::load(args.dataset.as_deref().unwrap_or(&state.dataset), args.env.data_dir.as_deref())?;
         crate::train::check_fit(&state.arch, &data)?;
         // The checkpoint's own MODL section is what the device would run.
         let e = evaluate(&state.model, &state.params, &bytes, &data.test, data.task)?;
@@ -47,7 +47,7 @@ pub fn try_run(args: &EvalArgs) -> anyhow::Result<bool> {
         let Some(name) = args.dataset.as_deref() else {
             anyhow::bail!("{}: a device blob does not name its dataset; pass --dataset", args.checkpoint.display());
         };
-        let data = data::load(name, args.data_dir.as_deref())?;
+        let data = data::load(name, args.env.data_dir.as_deref())?;
         let mut dev = Device::new(&bytes)?;
         if dev.input_len != data.sample_len() {
             anyhow::bail!("{}: model takes {} input values, {} samples have {}", args.checkpoint.display(), dev.input_len, data.name, data.sample_len());

@@ -52,10 +52,8 @@ pub struct QuantizeArgs {
     /// Overwrite an existing output.
     #[arg(long)]
     pub force: bool,
-    #[arg(long)]
-    pub threads: Option<usize>,
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub env: super::RunEnv,
 }
 
 /// Loads a float checkpoint, explaining what a quantized one is instead.
@@ -96,10 +94,10 @@ pub fn ptq(fp32: &TrainerState, data: &Dataset, cfg: &PtqConfig) -> anyhow::Resu
 }
 
 pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
-    super::set_threads(args.threads)?;
+    super::set_threads(args.env.threads)?;
     refuse_overwrite(&args.out, args.force)?;
     let fp32 = load_float(&args.checkpoint)?;
-    let data = data::load(&fp32.hyper.dataset, args.data_dir.as_deref())?;
+    let data = data::load(&fp32.hyper.dataset, args.env.data_dir.as_deref())?;
     let (state, eval) = ptq(&fp32, &data, &args.ptq.config(args.seed)).with_context(|| format!("quantizing {}", args.checkpoint.display()))?;
     state.save(&args.out, args.force)?;
     let f = |v| super::train::fmt_metric(v, data.task);

@@ -22,9 +22,8 @@ pub struct ReportArgs {
     /// Test samples analysed per layer.
     #[arg(long, default_value_t = report::DEFAULT_SAMPLES)]
     pub samples: usize,
-    /// Directory holding the datasets (else EXACTQ_DATA, /usr/share/datasets, ../shared/data).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub env: super::RunEnv,
     /// Output page (default: RUN_DIR/report.html).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -32,6 +31,7 @@ pub struct ReportArgs {
 
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.samples > 0, "--samples must be at least 1");
+    super::set_threads(args.env.threads)?;
     let mut opts = Options::for_run_dir(&args.run_dir);
     if let Some(p) = args.float {
         opts.float_checkpoint = p;
@@ -46,7 +46,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         opts.out = p;
     }
     opts.samples = args.samples;
-    opts.data_dir = args.data_dir;
+    opts.data_dir = args.env.data_dir;
     anyhow::ensure!(opts.run_dir.is_dir(), "{}: not a directory", opts.run_dir.display());
     let report = report::build(&opts);
     for a in report.artefacts.iter().filter(|a| a.problem.is_some()) {

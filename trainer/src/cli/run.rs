@@ -48,10 +48,8 @@ pub struct RunArgs {
     /// Replace an existing output directory's files.
     #[arg(long)]
     pub force: bool,
-    #[arg(long)]
-    pub threads: Option<usize>,
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub env: super::RunEnv,
 }
 
 /// (dataset, fp32 epochs, fp32 batch, fp32 lr, qat epochs) per model.
@@ -68,7 +66,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if !MODEL_NAMES.contains(&args.model.as_str()) {
         bail!("unknown model `{}` (known: {})", args.model, MODEL_NAMES.join(", "));
     }
-    super::set_threads(args.threads)?;
+    super::set_threads(args.env.threads)?;
     let (default_dataset, fp32_epochs, batch, fp32_lr, qat_epochs) = defaults(&args.model);
     let dataset = args.dataset.clone().unwrap_or_else(|| default_dataset.to_string());
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{dataset}", args.model)));
@@ -76,7 +74,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         bail!("{} already holds a run; pass --force to replace it or --out for another directory", out.display());
     }
     std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
-    let data = data::load(&dataset, args.data_dir.as_deref())?;
+    let data = data::load(&dataset, args.env.data_dir.as_deref())?;
     let classes = match data.task {
         Task::Classify { classes } => classes,
         Task::Reconstruct => data.sample_len(),

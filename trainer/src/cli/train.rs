@@ -40,9 +40,8 @@ pub struct TrainArgs {
     /// Seed of initialisation and batch order (the validation split is fixed).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub env: super::RunEnv,
     /// Learning rate (default: the model's).
     #[arg(long)]
     pub lr: Option<f32>,
@@ -60,9 +59,6 @@ pub struct TrainArgs {
     /// Decay the learning rate to 0 along a cosine over this many epochs (0: constant).
     #[arg(long, default_value_t = 0)]
     pub cosine_epochs: u32,
-    /// Directory holding the datasets (else EXACTQ_DATA, /usr/share/datasets, ../shared/data).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
 }
 
 /// Defaults per model: (dataset, epochs, batch size, learning rate).
@@ -79,7 +75,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if !MODEL_NAMES.contains(&args.model.as_str()) {
         bail!("unknown model `{}` (known: {})", args.model, MODEL_NAMES.join(", "));
     }
-    super::set_threads(args.threads)?;
+    super::set_threads(args.env.threads)?;
     let (default_dataset, default_epochs, default_batch, default_lr) = defaults(&args.model);
     let dataset_name = args.dataset.clone().unwrap_or_else(|| default_dataset.to_string());
     let epochs = args.epochs.unwrap_or(default_epochs);
@@ -88,7 +84,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         bail!("--lr must be a positive number, got {lr}");
     }
     let loading = super::spinner(format!("loading {dataset_name}"));
-    let data = data::load(&dataset_name, args.data_dir.as_deref());
+    let data = data::load(&dataset_name, args.env.data_dir.as_deref());
     loading.finish_and_clear();
     let data = data?;
     let mut session = if args.resume {
