@@ -149,3 +149,41 @@ fn quantize_known_values() {
     assert_eq!(quantize_bias_value(1e30, 1e-3, 1e-3), i32::MAX);
     assert_eq!(quantize_bias_value(-1e30, 1e-3, 1e-3), -i32::MAX);
 }
+
+/// The reference: libm's `roundf`, then Rust's saturating `as i32`.
+fn round_to_i32_reference(x: f32) -> i32 {
+    round_half_away_f32(x) as i32
+}
+
+#[test]
+fn round_half_away_to_i32_matches_roundf_on_edges_and_a_sample_of_all_floats() {
+    let edges = [
+        0.0f32, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999997, -0.49999997, 0.50000006, -0.50000006,
+        8388607.5, -8388607.5, 8388608.0, 16777215.0, 2147483520.0, -2147483520.0, 2147483648.0,
+        -2147483648.0, 2147483904.0, -2147483904.0, 3e9, -3e9, f32::MAX, f32::MIN, f32::MIN_POSITIVE,
+        f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -f32::NAN, f32::EPSILON, 1e-45, -1e-45,
+    ];
+    for x in edges {
+        assert_eq!(round_half_away_f32_to_i32(x), round_to_i32_reference(x), "{x:e}");
+        for bits in [x.to_bits().wrapping_sub(1), x.to_bits().wrapping_add(1)] {
+            let y = f32::from_bits(bits);
+            assert_eq!(round_half_away_f32_to_i32(y), round_to_i32_reference(y), "{y:e}");
+        }
+    }
+    // Every 4099th bit pattern (about a million floats of every sign and exponent).
+    for bits in (0..=u32::MAX).step_by(4099) {
+        let x = f32::from_bits(bits);
+        assert_eq!(round_half_away_f32_to_i32(x), round_to_i32_reference(x), "{bits:#010x}");
+    }
+}
+
+/// All 2^32 floats (about a minute in release): `cargo test -p exactq-core --release
+/// --test arith_quantize -- --ignored round_half_away_to_i32_on_every_float`.
+#[test]
+#[ignore]
+fn round_half_away_to_i32_on_every_float() {
+    for bits in 0..=u32::MAX {
+        let x = f32::from_bits(bits);
+        assert_eq!(round_half_away_f32_to_i32(x), round_to_i32_reference(x), "{bits:#010x}");
+    }
+}

@@ -43,11 +43,15 @@ pub struct FinetuneArgs {
     pub no_report: bool,
 }
 
-/// Fine-tunes `state` until `epochs`, saving to `out` after every epoch when given.
-pub fn finetune(state: &mut QuantState, data: &Dataset, epochs: u32, args: &QatArgs, seed: u64, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+/// Fine-tunes `state` until `epochs`, saving to `out` after every epoch when given. Returns
+/// the seconds of the epochs run here, each the training pass plus the validation pass of the
+/// integer network (as an FP32 epoch of `exactq train`), without the checkpoint writes (timed
+/// and printed apart).
+pub fn finetune(state: &mut QuantState, data: &Dataset, epochs: u32, args: &QatArgs, seed: u64, out: Option<&std::path::Path>) -> anyhow::Result<Vec<f64>> {
     let cfg = QatConfig { lr: args.lr, scale_lr: args.scale_lr.unwrap_or(args.lr), batch_size: args.batch_size, seed };
     qat::begin(state, &cfg)?;
     let f = |v| super::train::fmt_metric(v, data.task);
+    let mut seconds = Vec::new();
     while state.qat.as_ref().map_or(0, |q| q.epoch) < epochs {
         let e = state.qat.as_ref().map_or(0, |q| q.epoch) + 1;
         let bar = super::progress_bar(data.train.len() as u64, format!("qat epoch {e}/{epochs}"));
@@ -56,12 +60,15 @@ pub fn finetune(state: &mut QuantState, data: &Dataset, epochs: u32, args: &QatA
             bar.set_message(format!("{loss:.4}"));
         })?;
         bar.finish_and_clear();
+        seconds.push(r.seconds);
+        let t = std::time::Instant::now();
         if let Some(path) = out {
             state.save(path, true)?;
         }
-        println!("qat epoch {:>2}/{epochs}  train loss {:.4}  val int8 {}  {:.1} s", r.epoch, r.train_loss, f(r.val_metric), r.seconds);
+        let save = if out.is_some() { format!("  (checkpoint write {:.3} s)", t.elapsed().as_secs_f64()) } else { String::new() };
+        println!("qat epoch {:>2}/{epochs}  train loss {:.4}  val int8 {}  {:.3} s{save}", r.epoch, r.train_loss, f(r.val_metric), r.seconds);
     }
-    Ok(())
+    Ok(seconds)
 }
 
 pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@
 //! biases, weight scales and activation scales, while the value stays bit-exact.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use exactq_core::arith::quantize::dequantize_i8;
 
@@ -17,8 +18,8 @@ use crate::nn::params::ParamStore;
 use crate::nn::tape::{Gradients, Var};
 use crate::nn::{ops, ForwardCtx, NnError, NodeForward};
 
-use super::kernels::{conv_channel, dequantize, layer_constants, quantize_input, run_layer};
-use super::lsq::{self, Bounds};
+use super::kernels::{conv_layout, dequantize, layer_constants, quantize_input, run_layer};
+use super::lsq::{self, Bounds, Layout};
 use super::qmodel::{QOp, QuantModel};
 use super::QuantError;
 
@@ -78,42 +79,60 @@ impl<'m> ExactForward<'m> {
     fn exact_output(&mut self, ctx: &mut ForwardCtx<'_>, t: usize, v: &Var, y: Vec<f32>, bounds: Bounds, own_scale: bool) -> Result<Var, NnError> {
         let shape = v.shape().to_vec();
         if !own_scale {
-            return ctx.tape.custom_op(&[v], y, shape, Box::new(|dy| vec![Some(dy.to_vec())]));
+            return ctx.tape.custom_op_owned(&[v], y, shape, Box::new(|dy| vec![Some(dy)]));
         }
         let q = &self.model.quantizers[self.model.tensors[t].quantizer];
         let s = self.scale_var(ctx, &format!("{}.scale", q.name))?;
-        let scale = s.to_vec();
+        let scale = s.shared();
         let features: usize = self.model.tensors[t].shape.iter().product();
         let g = lsq::grad_scaling(features, bounds);
-        let x = v.to_vec();
-        let y_keep = y.clone();
-        ctx.tape.custom_op(
+        // The backward keeps the surrogate's and the exact output's buffers (no copies).
+        let x = v.shared();
+        let y = Arc::new(y);
+        let y_keep = Arc::clone(&y);
+        ctx.tape.custom_op_arc(
             &[v, &s],
             y,
             shape,
             Box::new(move |dy| {
-                let (dx, ds) = lsq::backward(&x, &y_keep, dy, &scale, |_| 0, bounds, g);
+                let (dx, ds) = lsq::backward_in_place(&x, &y_keep, dy, &scale, Layout::Blocks(x.len()), bounds, g);
                 vec![Some(dx), Some(ds)]
             }),
         )
     }
 
     /// `ŵ = s_w · q(w / s_w)` with the STE + LSQ backward to `w` and `s_w`.
-    fn fake_quant_weights(&mut self, ctx: &mut ForwardCtx<'_>, layer: &str, node: &str, q: &[i8], channel: impl Fn(usize) -> usize + 'static) -> Result<Var, NnError> {
+    fn fake_quant_weights(&mut self, ctx: &mut ForwardCtx<'_>, layer: &str, node: &str, q: &[i8], layout: Layout) -> Result<Var, NnError> {
         let w = ctx.param(&format!("{node}.weight"))?;
         let s = self.scale_var(ctx, &format!("{layer}.weight_scale"))?;
-        let scales = s.to_vec();
-        let w_hat: Vec<f32> = q.iter().enumerate().map(|(i, &v)| dequantize_i8(v, scales[channel(i)], 0)).collect();
+        let scales = s.shared();
+        let mut w_hat = vec![0.0f32; q.len()];
+        match layout {
+            Layout::Blocks(n) => {
+                for ((o, q), &sc) in w_hat.chunks_mut(n.max(1)).zip(q.chunks(n.max(1))).zip(scales.iter()) {
+                    for (o, &v) in o.iter_mut().zip(q) {
+                        *o = dequantize_i8(v, sc, 0);
+                    }
+                }
+            }
+            Layout::Interleaved(_) => {
+                for (i, (o, &v)) in w_hat.iter_mut().zip(q).enumerate() {
+                    *o = dequantize_i8(v, scales[layout.channel(i)], 0);
+                }
+            }
+        }
         let per_channel = w.len() / scales.len().max(1);
         let g = lsq::grad_scaling(per_channel, Bounds::WEIGHT);
-        let (wv, keep) = (w.to_vec(), w_hat.clone());
+        let wv = w.shared();
+        let w_hat = Arc::new(w_hat);
+        let keep = Arc::clone(&w_hat);
         let shape = w.shape().to_vec();
-        ctx.tape.custom_op(
+        ctx.tape.custom_op_arc(
             &[&w, &s],
             w_hat,
             shape,
             Box::new(move |dy| {
-                let (dw, ds) = lsq::backward(&wv, &keep, dy, &scales, channel, Bounds::WEIGHT, g);
+                let (dw, ds) = lsq::backward_in_place(&wv, &keep, dy, &scales, layout, Bounds::WEIGHT, g);
                 vec![Some(dw), Some(ds)]
             }),
         )
@@ -174,7 +193,7 @@ impl NodeForward for ExactForward<'_> {
         let out = match &layer.op {
             QOp::Conv { node: n, spec, act } => {
                 let c = consts.as_ref().expect("weighted layer");
-                let w_hat = self.fake_quant_weights(ctx, &layer.name, n, &c.weights, conv_channel(spec))?;
+                let w_hat = self.fake_quant_weights(ctx, &layer.name, n, &c.weights, conv_layout(spec))?;
                 let b = if spec.bias { Some(ctx.param(&format!("{n}.bias"))?) } else { None };
                 let v = ops::conv2d::conv2d(ctx.tape, &inputs[0], &w_hat, b.as_ref(), spec)?;
                 self.exact_output(ctx, t, &v, y, act_bounds(*act)?, true)?
@@ -182,7 +201,7 @@ impl NodeForward for ExactForward<'_> {
             QOp::Linear { node: n, spec, act } => {
                 let c = consts.as_ref().expect("weighted layer");
                 let in_f = spec.in_f;
-                let w_hat = self.fake_quant_weights(ctx, &layer.name, n, &c.weights, move |i| i / in_f)?;
+                let w_hat = self.fake_quant_weights(ctx, &layer.name, n, &c.weights, Layout::Blocks(in_f))?;
                 let b = if spec.bias { Some(ctx.param(&format!("{n}.bias"))?) } else { None };
                 let x = inputs[0].reshaped(vec![batch, in_f])?;
                 let v = ops::linear::linear(ctx.tape, &x, &w_hat, b.as_ref(), spec)?;

@@ -10,6 +10,7 @@ use exactq_core::kernels::{self, Padding, Shape4};
 use crate::nn::graph::{Conv2dSpec, Pool2dSpec};
 use crate::nn::params::ParamStore;
 
+use super::lsq::Layout;
 use super::qmodel::{Fused, QLayer, QOp, QuantModel};
 use super::QuantError;
 
@@ -20,15 +21,33 @@ fn core_err(what: impl Into<String>) -> impl FnOnce(exactq_core::Error) -> Quant
 
 /// Symmetric int8 weights for given per-channel scales: `max(quantize(w, s_c, 0), -127)`
 /// (core's TFLite QUANTIZE rounding; -128 is excluded as the TFLite weight spec requires).
-/// `channel(i)` is the output channel of element `i`.
-pub fn quantize_weights(w: &[f32], scales: &[f32], channel: impl Fn(usize) -> usize) -> Vec<i8> {
-    w.iter().enumerate().map(|(i, &v)| quantize_f32(v, scales[channel(i)], 0).max(-127)).collect()
+/// `layout` says which scale each element uses.
+pub fn quantize_weights(w: &[f32], scales: &[f32], layout: Layout) -> Vec<i8> {
+    let mut q = vec![0i8; w.len()];
+    match layout {
+        Layout::Blocks(n) => {
+            for ((q, w), &s) in q.chunks_mut(n.max(1)).zip(w.chunks(n.max(1))).zip(scales) {
+                for (q, &v) in q.iter_mut().zip(w) {
+                    *q = quantize_f32(v, s, 0).max(-127);
+                }
+            }
+        }
+        Layout::Interleaved(_) => {
+            for (i, (q, &v)) in q.iter_mut().zip(w).enumerate() {
+                *q = quantize_f32(v, scales[layout.channel(i)], 0).max(-127);
+            }
+        }
+    }
+    q
 }
 
-/// Output channel of weight element `i` of a conv (OHWI or depthwise `[1,kh,kw,oc]`).
-pub fn conv_channel(spec: &Conv2dSpec) -> impl Fn(usize) -> usize {
-    let (depthwise, oc, per) = (spec.is_depthwise(), spec.out_c, spec.kh * spec.kw * (spec.in_c / spec.groups.max(1)));
-    move |i| if depthwise { i % oc } else { i / per }
+/// How a conv's weights (OHWI, or depthwise `[1,kh,kw,oc]`) share the per-output-channel scales.
+pub fn conv_layout(spec: &Conv2dSpec) -> Layout {
+    if spec.is_depthwise() {
+        Layout::Interleaved(spec.out_c)
+    } else {
+        Layout::Blocks(spec.kh * spec.kw * (spec.in_c / spec.groups.max(1)))
+    }
 }
 
 /// The integer constants of a weighted layer for the current float parameters and scales.
@@ -40,17 +59,14 @@ pub struct LayerConstants {
 
 /// Weights and bias of a conv or linear layer, quantized by the core.
 pub fn layer_constants(model: &QuantModel, params: &ParamStore, layer: &QLayer) -> Result<LayerConstants, QuantError> {
-    let (node, has_bias, channel): (&str, bool, Box<dyn Fn(usize) -> usize>) = match &layer.op {
-        QOp::Conv { node, spec, .. } => (node, spec.bias, Box::new(conv_channel(spec))),
-        QOp::Linear { node, spec, .. } => {
-            let in_f = spec.in_f;
-            (node, spec.bias, Box::new(move |i| i / in_f))
-        }
+    let (node, has_bias, layout) = match &layer.op {
+        QOp::Conv { node, spec, .. } => (node, spec.bias, conv_layout(spec)),
+        QOp::Linear { node, spec, .. } => (node, spec.bias, Layout::Blocks(spec.in_f)),
         _ => return Err(QuantError::Invalid(format!("layer `{}` has no weights", layer.name))),
     };
     let weight_scales = model.weight_scales(&layer.name)?.to_vec();
     let w = &params.get(&format!("{node}.weight"))?.data;
-    let weights = quantize_weights(w, &weight_scales, channel);
+    let weights = quantize_weights(w, &weight_scales, layout);
     let bias = if has_bias {
         let b = &params.get(&format!("{node}.bias"))?.data;
         let (s_in, _) = model.tensor_quant(layer.inputs[0])?;

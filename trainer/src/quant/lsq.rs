@@ -92,9 +92,153 @@ pub fn backward(
     (dx, ds.into_iter().map(|v| (v * f64::from(g)) as f32).collect())
 }
 
+/// How the values of a tensor share its scales.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Consecutive blocks of this many values share one scale (one scale per tensor: the
+    /// whole length; conv OHWI / fully-connected `[out, in]` weights: one output channel).
+    Blocks(usize),
+    /// Value `i` uses scale `i % n` (depthwise `[1, kh, kw, out_c]` weights).
+    Interleaved(usize),
+}
+
+impl Layout {
+    /// Scale index of value `i`.
+    pub fn channel(self, i: usize) -> usize {
+        match self {
+            Layout::Blocks(n) => i / n.max(1),
+            Layout::Interleaved(n) => i % n.max(1),
+        }
+    }
+}
+
+/// The clipping thresholds of [`classify`] for a step `scale`, as values of `x`:
+/// `Below ⟺ x < lo`, `Above ⟺ x > hi`. Only for a positive normal `scale` (else `None`).
+///
+/// Why this equals [`classify`]'s `r = f64(x)/f64(s) + zp` compared with `qmin - 0.5` and
+/// `qmax + 0.5`: `lo = (qmin - 0.5 - zp)·s` and `hi = (qmax + 0.5 - zp)·s` are exact in f64
+/// (a 24-bit significand times a half-integer below 2^9). With `B = qmin - 0.5 - zp` (or the
+/// upper one; |B| ≥ 0.5), `x/s - B` is either 0 — then `r` lands exactly on the bound in
+/// both forms — or at least 2^-25 in magnitude for f32 `x` and normal `s`, while the two f64
+/// roundings in `r` move it by at most 2^-44 (|r| < 2^9): the comparison cannot flip.
+/// `in_place_backward_is_bit_identical_to_the_reference` checks values on and next to the
+/// bounds.
+#[inline(always)]
+fn thresholds(scale: f32, b: Bounds) -> Option<(f64, f64)> {
+    (scale > 0.0 && scale.is_normal()).then(|| {
+        let s = f64::from(scale);
+        ((f64::from(b.qmin) - 0.5 - f64::from(b.zero_point)) * s, (f64::from(b.qmax) + 0.5 - f64::from(b.zero_point)) * s)
+    })
+}
+
+/// One value of [`backward`]: `(∂x̂/∂x ∈ {0, 1} applied to dy, dy · ∂x̂/∂s)`, the same
+/// arithmetic as [`classify`] and [`step_derivative`] with the classification by
+/// [`thresholds`] (no division) when given.
+#[inline(always)]
+fn backward_one(x: f32, x_hat: f32, dy: f32, scale: f32, t: Option<(f64, f64)>, b: Bounds) -> (f32, f64) {
+    let clip = match t {
+        Some((lo, hi)) => {
+            let x = f64::from(x);
+            if x < lo {
+                Clip::Below
+            } else if x > hi {
+                Clip::Above
+            } else {
+                Clip::Inside
+            }
+        }
+        None => classify(x, scale, b),
+    };
+    let d = match clip {
+        Clip::Below => (b.qmin - b.zero_point) as f32,
+        Clip::Above => (b.qmax - b.zero_point) as f32,
+        Clip::Inside => return (dy, f64::from(dy) * f64::from((x_hat - x) / scale)),
+    };
+    (0.0, f64::from(dy) * f64::from(d))
+}
+
+/// [`backward`] for a [`Layout`], writing `dL/dx` over `dy` (no allocation but the scale
+/// gradients). Bit-identical to [`backward`] with `channel = |i| layout.channel(i)`: the same
+/// per-value results and the same order of the per-scale sums.
+pub fn backward_in_place(x: &[f32], x_hat: &[f32], mut dy: Vec<f32>, scales: &[f32], layout: Layout, b: Bounds, g: f32) -> (Vec<f32>, Vec<f32>) {
+    assert!(x.len() == dy.len() && x_hat.len() == dy.len(), "quantizer backward: lengths differ");
+    let mut ds = vec![0.0f64; scales.len()];
+    match layout {
+        Layout::Blocks(n) => {
+            let n = n.max(1);
+            for (((x, xh), dy), (&s, acc)) in x.chunks(n).zip(x_hat.chunks(n)).zip(dy.chunks_mut(n)).zip(scales.iter().zip(ds.iter_mut())) {
+                let t = thresholds(s, b);
+                let mut sum = *acc;
+                for ((&x, &xh), dy) in x.iter().zip(xh).zip(dy.iter_mut()) {
+                    let (dx, d) = backward_one(x, xh, *dy, s, t, b);
+                    *dy = dx;
+                    sum += d;
+                }
+                *acc = sum;
+            }
+        }
+        Layout::Interleaved(n) => {
+            let n = n.max(1);
+            for ((x, xh), dy) in x.chunks(n).zip(x_hat.chunks(n)).zip(dy.chunks_mut(n)) {
+                for ((((&x, &xh), dy), &s), acc) in x.iter().zip(xh).zip(dy.iter_mut()).zip(scales).zip(ds.iter_mut()) {
+                    let (dx, d) = backward_one(x, xh, *dy, s, thresholds(s, b), b);
+                    *dy = dx;
+                    *acc += d;
+                }
+            }
+        }
+    }
+    (dy, ds.into_iter().map(|v| (v * f64::from(g)) as f32).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_place_backward_is_bit_identical_to_the_reference() {
+        // Values around the clipping bounds (ties included), zero, and a NaN.
+        let b = Bounds { qmin: -128, qmax: 127, zero_point: -3 };
+        let scales = [0.1f32, 0.037, 1.0e-3];
+        let mut x: Vec<f32> = (0..600).map(|i| ((i as f32 * 0.7919).sin() * 20.0)).collect();
+        x[5] = (127.5 + 3.0) * 0.1;
+        x[7] = (-128.5 + 3.0) * 0.1;
+        x[11] = 0.0;
+        x[13] = f32::NAN;
+        let x_hat: Vec<f32> = x.iter().map(|v| (v * 7.0).round() / 7.0).collect();
+        let dy: Vec<f32> = (0..600).map(|i| ((i as f32 * 1.3).cos())).collect();
+        for layout in [Layout::Blocks(200), Layout::Interleaved(3)] {
+            let (dx0, ds0) = backward(&x, &x_hat, &dy, &scales, |i| layout.channel(i), b, 0.01);
+            let (dx1, ds1) = backward_in_place(&x, &x_hat, dy.clone(), &scales, layout, b, 0.01);
+            assert_eq!(dx0.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), dx1.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            assert_eq!(ds0.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), ds1.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        }
+        // On and one ulp either side of both clipping bounds, for many scales and zero points.
+        for zp in [-128, -3, 0, 5, 127] {
+            let b = Bounds { qmin: -128, qmax: 127, zero_point: zp };
+            // Random scales, and short-significand ones (bound · s exact in f32: x on the bound).
+            let short = (0..40).flat_map(|j| [0.5f32.powi(j), 0.375 * 0.5f32.powi(j)]);
+            let random = (0..2000u32).map(|k| f32::from_bits(0x2B8C_BCCC + k.wrapping_mul(2_654_435_761) % 0x1800_0000)); // ~1e-12 .. ~1e2
+            for s in short.chain(random) {
+                let mut xs = Vec::new();
+                for bound in [(-128.5 - zp as f64) * s as f64, (127.5 - zp as f64) * s as f64] {
+                    let x = bound as f32;
+                    xs.extend([x, f32::from_bits(x.to_bits() + 1), f32::from_bits(x.to_bits() - 1)]);
+                }
+                let x_hat: Vec<f32> = xs.iter().map(|v| v * 0.999).collect();
+                let dy = vec![1.0f32; xs.len()];
+                let (dx0, ds0) = backward(&xs, &x_hat, &dy, &[s], |_| 0, b, 1.0);
+                let (dx1, ds1) = backward_in_place(&xs, &x_hat, dy, &[s], Layout::Blocks(xs.len()), b, 1.0);
+                assert_eq!(dx0, dx1, "scale {s:e}, zero point {zp}");
+                assert_eq!(ds0[0].to_bits(), ds1[0].to_bits(), "scale {s:e}, zero point {zp}");
+            }
+        }
+        let one = [0.05f32];
+        let (dx0, ds0) = backward(&x, &x_hat, &dy, &one, |_| 0, b, 0.5);
+        let (dx1, ds1) = backward_in_place(&x, &x_hat, dy.clone(), &one, Layout::Blocks(x.len()), b, 0.5);
+        assert_eq!(dx0.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), dx1.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        assert_eq!(ds0[0].to_bits(), ds1[0].to_bits());
+    }
 
     #[test]
     fn step_derivative_matches_lsq_formula() {

@@ -93,7 +93,8 @@ pub fn step(state: &mut QuantState, data: &Dataset, idx: &[u32]) -> Result<f32, 
 }
 
 /// Runs one whole fine-tuning epoch, then scores the validation split with the integer
-/// network. `on_step(samples, loss)` reports progress.
+/// network. `on_step(samples, loss)` reports progress. The record's `seconds` cover both
+/// passes (not a checkpoint write), as an FP32 epoch of [`crate::train::Session::train_epoch`].
 pub fn epoch(state: &mut QuantState, data: &Dataset, on_step: &mut dyn FnMut(usize, f32)) -> Result<QatEpoch, QuantError> {
     let t0 = std::time::Instant::now();
     let (order, bs) = {
