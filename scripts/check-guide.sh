@@ -105,8 +105,8 @@ for id in layer-table confusion-matrix deployment-table loss-curve; do
 done
 if [ "$ran_firmware_model" -eq 1 ]; then
   expect "model: outputs identical: 12/12"
-  expect "flash            : 100524 B"
-  expect "instructions/inference: 617877"
+  expect "flash            : 99484 B"
+  expect "instructions/inference: 616021"
   grep -q 'id="firmware-match"' "$WORK/runs/digits-run/report.html" || { echo "check-guide: the report does not show the model's firmware figures" >&2; fail=1; }
 fi
 # The default run's report opens in a browser without network: headless Chromium's DOM.
