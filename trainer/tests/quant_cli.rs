@@ -102,6 +102,10 @@ fn run_quantize_finetune_export_eval() {
 
     // Wrong stage or model, and outputs that exist.
     fails_with_2(&["finetune", &d("fp32.ckpt"), "-o", &d("x.qat")], "float (fp32) training checkpoint");
+    // An output directory that does not exist is refused before any work, not after an epoch.
+    fails_with_2(&["finetune", &d("ptq.ckpt"), "-o", &d("missing/x.qat")], "does not exist");
+    fails_with_2(&["quantize", &d("fp32.ckpt"), "-o", &d("missing/x.ptq")], "does not exist");
+    fails_with_2(&["train", "--model", "digits-cnn", "--out", &d("missing/x.ckpt")], "does not exist");
     fails_with_2(&["quantize", &d("qat.ckpt"), "-o", &d("x.ptq")], "already a quantized checkpoint");
     fails_with_2(&["export", &d("fp32.ckpt"), "-o", &d("x.qmod")], "run `exactq quantize`");
     fails_with_2(&["finetune", &d("model.qmod"), "-o", &d("x.qat")], "device blob");

@@ -66,6 +66,15 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Vec<Section>, CheckpointError
     Ok(sections)
 }
 
+/// Checks, before hours of training, that `path` can be written later: its directory exists.
+/// `Err` is the message to show.
+pub fn check_output_dir(path: &Path) -> Result<(), String> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(format!("{}: directory {} does not exist", path.display(), dir.display())),
+        _ => Ok(()),
+    }
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync,
 /// rename over the target, fsync of the directory. A crash at any point leaves either the old
 /// file or the new one.

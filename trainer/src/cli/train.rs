@@ -83,6 +83,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if !(lr.is_finite() && lr > 0.0) {
         bail!("--lr must be a positive number, got {lr}");
     }
+    crate::checkpoint::container::check_output_dir(&args.out).map_err(anyhow::Error::msg)?;
     let loading = super::spinner(format!("loading {dataset_name}"));
     let data = data::load(&dataset_name, args.env.data_dir.as_deref());
     loading.finish_and_clear();

@@ -156,8 +156,9 @@ impl QuantState {
     }
 }
 
-/// Error unless `path` is free or `force` is given.
+/// Error unless the directory of `path` exists and `path` is free or `force` is given.
 pub fn refuse_overwrite(path: &Path, force: bool) -> Result<(), QuantError> {
+    crate::checkpoint::container::check_output_dir(path).map_err(QuantError::Invalid)?;
     if !force && path.exists() {
         return Err(QuantError::Invalid(format!("{} exists; pass --force to overwrite it", path.display())));
     }
