@@ -107,20 +107,7 @@ impl<'m> ExactForward<'m> {
         let s = self.scale_var(ctx, &format!("{layer}.weight_scale"))?;
         let scales = s.shared();
         let mut w_hat = vec![0.0f32; q.len()];
-        match layout {
-            Layout::Blocks(n) => {
-                for ((o, q), &sc) in w_hat.chunks_mut(n.max(1)).zip(q.chunks(n.max(1))).zip(scales.iter()) {
-                    for (o, &v) in o.iter_mut().zip(q) {
-                        *o = dequantize_i8(v, sc, 0);
-                    }
-                }
-            }
-            Layout::Interleaved(_) => {
-                for (i, (o, &v)) in w_hat.iter_mut().zip(q).enumerate() {
-                    *o = dequantize_i8(v, scales[layout.channel(i)], 0);
-                }
-            }
-        }
+        layout.map_with_scales(q, &scales, &mut w_hat, |v, s| dequantize_i8(v, s, 0));
         let per_channel = w.len() / scales.len().max(1);
         let g = lsq::grad_scaling(per_channel, Bounds::WEIGHT);
         let wv = w.shared();

@@ -25,20 +25,7 @@ fn core_err(what: impl Into<String>) -> impl FnOnce(exactq_core::Error) -> Quant
 /// `layout` says which scale each element uses.
 pub fn quantize_weights(w: &[f32], scales: &[f32], layout: Layout) -> Vec<i8> {
     let mut q = vec![0i8; w.len()];
-    match layout {
-        Layout::Blocks(n) => {
-            for ((q, w), &s) in q.chunks_mut(n.max(1)).zip(w.chunks(n.max(1))).zip(scales) {
-                for (q, &v) in q.iter_mut().zip(w) {
-                    *q = quantize_f32(v, s, 0).max(-127);
-                }
-            }
-        }
-        Layout::Interleaved(_) => {
-            for (i, (q, &v)) in q.iter_mut().zip(w).enumerate() {
-                *q = quantize_f32(v, scales[layout.channel(i)], 0).max(-127);
-            }
-        }
-    }
+    layout.map_with_scales(w, scales, &mut q, |v, s| quantize_f32(v, s, 0).max(-127));
     q
 }
 

@@ -57,41 +57,6 @@ pub fn grad_scaling(values_per_scale: usize, b: Bounds) -> f32 {
     (1.0 / ((values_per_scale.max(1) as f64) * f64::from(b.positive_levels())).sqrt()) as f32
 }
 
-/// `∂x̂/∂s` of one value (before the gradient scaling).
-pub fn step_derivative(x: f32, x_hat: f32, scale: f32, b: Bounds) -> f32 {
-    match classify(x, scale, b) {
-        Clip::Below => (b.qmin - b.zero_point) as f32,
-        Clip::Above => (b.qmax - b.zero_point) as f32,
-        Clip::Inside => (x_hat - x) / scale,
-    }
-}
-
-/// Backward of a quantizer over a tensor whose scale is shared by groups of values.
-/// `channel(i)` gives the scale index of element `i`; `scales[channel]` the step size;
-/// `g` LSQ's gradient scaling. Returns `(dL/dx, dL/ds per scale)`.
-pub fn backward(
-    x: &[f32],
-    x_hat: &[f32],
-    dy: &[f32],
-    scales: &[f32],
-    channel: impl Fn(usize) -> usize,
-    b: Bounds,
-    g: f32,
-) -> (Vec<f32>, Vec<f32>) {
-    let mut dx = vec![0.0f32; x.len()];
-    // f64 accumulation: the sums run over whole batches of activations.
-    let mut ds = vec![0.0f64; scales.len()];
-    for i in 0..x.len() {
-        let c = channel(i);
-        let s = scales[c];
-        if classify(x[i], s, b) == Clip::Inside {
-            dx[i] = dy[i];
-        }
-        ds[c] += f64::from(dy[i]) * f64::from(step_derivative(x[i], x_hat[i], s, b));
-    }
-    (dx, ds.into_iter().map(|v| (v * f64::from(g)) as f32).collect())
-}
-
 /// How the values of a tensor share its scales.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
@@ -108,6 +73,24 @@ impl Layout {
         match self {
             Layout::Blocks(n) => i / n.max(1),
             Layout::Interleaved(n) => i % n.max(1),
+        }
+    }
+
+    /// `dst[i] = f(src[i], scales[self.channel(i)])`; for blocks one tight loop per scale.
+    pub fn map_with_scales<T: Copy, U>(self, src: &[T], scales: &[f32], dst: &mut [U], f: impl Fn(T, f32) -> U) {
+        match self {
+            Layout::Blocks(n) => {
+                for ((dst, src), &s) in dst.chunks_mut(n.max(1)).zip(src.chunks(n.max(1))).zip(scales) {
+                    for (d, &v) in dst.iter_mut().zip(src) {
+                        *d = f(v, s);
+                    }
+                }
+            }
+            Layout::Interleaved(_) => {
+                for (i, (d, &v)) in dst.iter_mut().zip(src).enumerate() {
+                    *d = f(v, scales[self.channel(i)]);
+                }
+            }
         }
     }
 }
@@ -131,8 +114,8 @@ fn thresholds(scale: f32, b: Bounds) -> Option<(f64, f64)> {
     })
 }
 
-/// One value of [`backward`]: `(∂x̂/∂x ∈ {0, 1} applied to dy, dy · ∂x̂/∂s)`, the same
-/// arithmetic as [`classify`] and [`step_derivative`] with the classification by
+/// One value of [`backward_in_place`]: `(∂x̂/∂x ∈ {0, 1} applied to dy, dy · ∂x̂/∂s)` with the
+/// formulas of the module documentation, the clipping classified as [`classify`] does, or by
 /// [`thresholds`] (no division) when given.
 #[inline(always)]
 fn backward_one(x: f32, x_hat: f32, dy: f32, scale: f32, t: Option<(f64, f64)>, b: Bounds) -> (f32, f64) {
@@ -157,9 +140,10 @@ fn backward_one(x: f32, x_hat: f32, dy: f32, scale: f32, t: Option<(f64, f64)>, 
     (0.0, f64::from(dy) * f64::from(d))
 }
 
-/// [`backward`] for a [`Layout`], writing `dL/dx` over `dy` (no allocation but the scale
-/// gradients). Bit-identical to [`backward`] with `channel = |i| layout.channel(i)`: the same
-/// per-value results and the same order of the per-scale sums.
+/// Backward of a quantizer whose scales are shared as `layout` says: returns `(dL/dx, dL/ds per
+/// scale)`, `dL/dx` written over `dy` (no allocation but the scale gradients), `g` LSQ's
+/// gradient scaling. The scale sums are in f64 (they run over whole batches of activations),
+/// in value order; the tests check it bit for bit against the formulas value by value.
 pub fn backward_in_place(x: &[f32], x_hat: &[f32], mut dy: Vec<f32>, scales: &[f32], layout: Layout, b: Bounds, g: f32) -> (Vec<f32>, Vec<f32>) {
     assert!(x.len() == dy.len() && x_hat.len() == dy.len(), "quantizer backward: lengths differ");
     let mut ds = vec![0.0f64; scales.len()];
@@ -195,18 +179,53 @@ pub fn backward_in_place(x: &[f32], x_hat: &[f32], mut dy: Vec<f32>, scales: &[f
 mod tests {
     use super::*;
 
+    /// `∂x̂/∂s` of one value (before the gradient scaling).
+    fn step_derivative(x: f32, x_hat: f32, scale: f32, b: Bounds) -> f32 {
+        match classify(x, scale, b) {
+            Clip::Below => (b.qmin - b.zero_point) as f32,
+            Clip::Above => (b.qmax - b.zero_point) as f32,
+            Clip::Inside => (x_hat - x) / scale,
+        }
+    }
+
+    /// The oracle of [`backward_in_place`]: the module documentation's formulas value by value.
+    /// `channel(i)` gives the scale index of element `i`; `scales[channel]` the step size;
+    /// `g` LSQ's gradient scaling. Returns `(dL/dx, dL/ds per scale)`.
+    fn backward(
+        x: &[f32],
+        x_hat: &[f32],
+        dy: &[f32],
+        scales: &[f32],
+        channel: impl Fn(usize) -> usize,
+        b: Bounds,
+        g: f32,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let mut dx = vec![0.0f32; x.len()];
+        // f64 accumulation: the sums run over whole batches of activations.
+        let mut ds = vec![0.0f64; scales.len()];
+        for i in 0..x.len() {
+            let c = channel(i);
+            let s = scales[c];
+            if classify(x[i], s, b) == Clip::Inside {
+                dx[i] = dy[i];
+            }
+            ds[c] += f64::from(dy[i]) * f64::from(step_derivative(x[i], x_hat[i], s, b));
+        }
+        (dx, ds.into_iter().map(|v| (v * f64::from(g)) as f32).collect())
+    }
+
     #[test]
     fn in_place_backward_is_bit_identical_to_the_reference() {
         // Values around the clipping bounds (ties included), zero, and a NaN.
         let b = Bounds { qmin: -128, qmax: 127, zero_point: -3 };
         let scales = [0.1f32, 0.037, 1.0e-3];
-        let mut x: Vec<f32> = (0..600).map(|i| ((i as f32 * 0.7919).sin() * 20.0)).collect();
+        let mut x: Vec<f32> = (0..600).map(|i| (i as f32 * 0.7919).sin() * 20.0).collect();
         x[5] = (127.5 + 3.0) * 0.1;
         x[7] = (-128.5 + 3.0) * 0.1;
         x[11] = 0.0;
         x[13] = f32::NAN;
         let x_hat: Vec<f32> = x.iter().map(|v| (v * 7.0).round() / 7.0).collect();
-        let dy: Vec<f32> = (0..600).map(|i| ((i as f32 * 1.3).cos())).collect();
+        let dy: Vec<f32> = (0..600).map(|i| (i as f32 * 1.3).cos()).collect();
         for layout in [Layout::Blocks(200), Layout::Interleaved(3)] {
             let (dx0, ds0) = backward(&x, &x_hat, &dy, &scales, |i| layout.channel(i), b, 0.01);
             let (dx1, ds1) = backward_in_place(&x, &x_hat, dy.clone(), &scales, layout, b, 0.01);
