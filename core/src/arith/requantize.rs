@@ -443,7 +443,11 @@ impl<'a> Requant<'a> {
     /// The output stage every conv-like kernel ends with: for each `i`,
     /// `out[i] = clamp(rescale(acc[i], first_channel + i) + output_zero_point, act_min, act_max)`.
     /// Writes `min(acc.len(), out.len())` values.
-    #[inline]
+    // Always inlined on the host so it is compiled inside the kernels' AVX2 context
+    // (`kernels::with_best_isa`), where the per-output loop vectorises; the device build keeps
+    // one out-of-line copy (flash).
+    #[cfg_attr(all(target_arch = "x86_64", feature = "std"), inline(always))]
+    #[cfg_attr(not(all(target_arch = "x86_64", feature = "std")), inline)]
     pub fn output_row(
         &self,
         acc: &[i32],

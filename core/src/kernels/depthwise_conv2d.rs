@@ -126,7 +126,7 @@ pub fn depthwise_conv2d(
     scratch: &mut [i32],
 ) -> Result<(), Error> {
     params.validate_buffers(requant, input, filter, bias, output, scratch)?;
-    with_best_isa(|| run_validated(params, requant, input, filter, bias, output, scratch));
+    with_best_isa(#[inline(always)] || run_validated(params, requant, input, filter, bias, output, scratch));
     Ok(())
 }
 

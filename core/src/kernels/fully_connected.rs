@@ -102,7 +102,7 @@ pub fn fully_connected(
     scratch: &mut [i16],
 ) -> Result<(), Error> {
     params.validate_buffers(requant, input, weights, bias, output, scratch)?;
-    with_best_isa(|| run_validated(params, requant, input, weights, bias, output, scratch));
+    with_best_isa(#[inline(always)] || run_validated(params, requant, input, weights, bias, output, scratch));
     Ok(())
 }
 

@@ -221,7 +221,9 @@ pub(crate) fn window_output_hw(
 
 /// Calls `kernel`; on x86-64 with the `std` feature, through a function compiled for AVX2
 /// when the CPU has it, so the same (inlined) kernel code may use 256-bit vectors. The
-/// arithmetic is integer and identical either way.
+/// arithmetic is integer and identical either way. Pass an `#[inline(always)]` closure over
+/// an `#[inline(always)]` body: LLVM otherwise may leave the closure out of line, compiled
+/// without AVX2 (it did, in some binaries).
 #[inline(always)]
 pub(crate) fn with_best_isa<R>(kernel: impl FnOnce() -> R) -> R {
     #[cfg(all(target_arch = "x86_64", feature = "std", not(feature = "portable")))]

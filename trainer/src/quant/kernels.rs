@@ -220,13 +220,21 @@ pub fn run_layer(
                 profile,
                 activation: act(*f).map_err(core_err(format!("activation of `{}`", layer.name)))?,
             };
-            if profile.is_float() {
-                // ONNX Runtime's QLinearAdd, as the device interpreter runs it (core `add_float`).
-                let scales = kernels::AddScales { input1: s_in, input2: s2, output: s_out };
-                kernels::add_float(&p, &scales, inputs[0], inputs[1], &mut out).map_err(err)?;
-            } else {
-                kernels::add(&p, inputs[0], inputs[1], &mut out).map_err(err)?;
+            let scales = kernels::AddScales { input1: s_in, input2: s2, output: s_out };
+            if inputs[0].len() != out_len || inputs[1].len() != out_len {
+                return Err(QuantError::Invalid(format!("layer `{}`: inputs of {} and {} values for an output of {out_len}", layer.name, inputs[0].len(), inputs[1].len())));
             }
+            by_element_chunks(&mut out, |at, y| {
+                let (a, b) = (&inputs[0][at..at + y.len()], &inputs[1][at..at + y.len()]);
+                let p = kernels::AddParams { len: y.len(), ..p };
+                if profile.is_float() {
+                    // ONNX Runtime's QLinearAdd, as the device interpreter runs it (core `add_float`).
+                    kernels::add_float(&p, &scales, a, b, y)
+                } else {
+                    kernels::add(&p, a, b, y)
+                }
+            })
+            .map_err(err)?;
         }
         QOp::MaxPool(spec) | QOp::AvgPool(spec) => {
             let [oh, ow] = pool_output(spec, &in_t.shape);
@@ -296,11 +304,23 @@ fn by_sample_groups(
         .try_for_each(|(y, x)| kernel(y.len() / out_len, x, y))
 }
 
+/// Runs an elementwise kernel over `out` as calls on fixed chunks, in parallel when there are
+/// several (rayon's pool); `kernel(at, chunk)` writes `out[at..at + chunk.len()]`. Each element
+/// depends only on the inputs at its own index, so the bytes are those of one call.
+fn by_element_chunks<T: Send>(out: &mut [T], kernel: impl Fn(usize, &mut [T]) -> Result<(), exactq_core::Error> + Sync) -> Result<(), exactq_core::Error> {
+    // Below two chunks (ecg-ae's and digits' tensors) a hand-off costs more than it saves.
+    const CHUNK: usize = 1 << 15;
+    if out.len() < 2 * CHUNK || rayon::current_num_threads() == 1 {
+        return kernel(0, out);
+    }
+    out.par_chunks_mut(CHUNK).enumerate().try_for_each(|(i, y)| kernel(i * CHUNK, y))
+}
+
 /// Quantizes network input data with the input tensor's parameters (core QUANTIZE).
 pub fn quantize_input(model: &QuantModel, x: &[f32]) -> Result<Vec<i8>, QuantError> {
     let (s, zp) = model.tensor_quant(0)?;
     let mut q = vec![0i8; x.len()];
-    quantize_slice(x, s, zp, &mut q).map_err(core_err("input quantization"))?;
+    by_element_chunks(&mut q, |at, q| quantize_slice(&x[at..at + q.len()], s, zp, q)).map_err(core_err("input quantization"))?;
     Ok(q)
 }
 
@@ -308,6 +328,6 @@ pub fn quantize_input(model: &QuantModel, x: &[f32]) -> Result<Vec<i8>, QuantErr
 pub fn dequantize(model: &QuantModel, t: usize, q: &[i8]) -> Result<Vec<f32>, QuantError> {
     let (s, zp) = model.tensor_quant(t)?;
     let mut y = vec![0.0f32; q.len()];
-    dequantize_slice(q, s, zp, &mut y).map_err(core_err(format!("dequantizing `{}`", model.tensors[t].name)))?;
+    by_element_chunks(&mut y, |at, y| dequantize_slice(&q[at..at + y.len()], s, zp, y)).map_err(core_err(format!("dequantizing `{}`", model.tensors[t].name)))?;
     Ok(y)
 }

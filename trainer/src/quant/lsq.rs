@@ -140,10 +140,44 @@ fn backward_one(x: f32, x_hat: f32, dy: f32, scale: f32, t: Option<(f64, f64)>, 
     (0.0, f64::from(dy) * f64::from(d))
 }
 
+/// Values per task when one scale's block is split across threads (an activation tensor of a
+/// whole batch: resnet8's first layers hold 400 K values per batch of 32).
+const PARALLEL_CHUNK: usize = 1 << 15;
+
+/// One large block of [`backward_in_place`] on rayon's pool, bit for bit the serial loop: the
+/// per-value terms (`dL/dx` in place, the f64 scale-gradient term aside) are independent, so
+/// threads compute them; the scale gradient is then summed on this thread in value order,
+/// because f64 addition is not associative and the serial order is what fixes its bits.
+fn block_parallel(x: &[f32], x_hat: &[f32], dy: &mut [f32], scale: f32, t: (f64, f64), b: Bounds, acc: f64) -> f64 {
+    use rayon::prelude::*;
+    let mut terms = Vec::with_capacity(dy.len());
+    dy.par_iter_mut()
+        .zip(x.par_iter().zip(x_hat.par_iter()))
+        .with_min_len(PARALLEL_CHUNK)
+        .map(|(dy, (&x, &xh))| {
+            let (dx, d) = backward_one_select(x, xh, *dy, scale, t, b);
+            *dy = dx;
+            d
+        })
+        .collect_into_vec(&mut terms);
+    terms.iter().fold(acc, |sum, &d| sum + d)
+}
+
+/// [`backward_one`] with thresholds, written with selects instead of branches so the loop
+/// vectorises; same values (a NaN `x` compares false both ways and counts as inside, as there).
+#[inline(always)]
+fn backward_one_select(x: f32, x_hat: f32, dy: f32, scale: f32, (lo, hi): (f64, f64), b: Bounds) -> (f32, f64) {
+    let xd = f64::from(x);
+    let (below, above) = (xd < lo, xd > hi);
+    let inside = (x_hat - x) / scale;
+    let d = if below { (b.qmin - b.zero_point) as f32 } else if above { (b.qmax - b.zero_point) as f32 } else { inside };
+    (if below || above { 0.0 } else { dy }, f64::from(dy) * f64::from(d))
+}
+
 /// Backward of a quantizer whose scales are shared as `layout` says: returns `(dL/dx, dL/ds per
-/// scale)`, `dL/dx` written over `dy` (no allocation but the scale gradients), `g` LSQ's
-/// gradient scaling. The scale sums are in f64 (they run over whole batches of activations),
-/// in value order; the tests check it bit for bit against the formulas value by value.
+/// scale)`, `dL/dx` written over `dy`, `g` LSQ's gradient scaling. The scale sums are in f64 (they run
+/// over whole batches of activations), in value order, also when a large block's terms are
+/// computed in parallel; the tests check it bit for bit against the formulas value by value.
 pub fn backward_in_place(x: &[f32], x_hat: &[f32], mut dy: Vec<f32>, scales: &[f32], layout: Layout, b: Bounds, g: f32) -> (Vec<f32>, Vec<f32>) {
     assert!(x.len() == dy.len() && x_hat.len() == dy.len(), "quantizer backward: lengths differ");
     let mut ds = vec![0.0f64; scales.len()];
@@ -152,6 +186,10 @@ pub fn backward_in_place(x: &[f32], x_hat: &[f32], mut dy: Vec<f32>, scales: &[f
             let n = n.max(1);
             for (((x, xh), dy), (&s, acc)) in x.chunks(n).zip(x_hat.chunks(n)).zip(dy.chunks_mut(n)).zip(scales.iter().zip(ds.iter_mut())) {
                 let t = thresholds(s, b);
+                if let Some(t) = t.filter(|_| dy.len() >= 2 * PARALLEL_CHUNK && rayon::current_num_threads() > 1) {
+                    *acc = block_parallel(x, xh, dy, s, t, b, *acc);
+                    continue;
+                }
                 let mut sum = *acc;
                 for ((&x, &xh), dy) in x.iter().zip(xh).zip(dy.iter_mut()) {
                     let (dx, d) = backward_one(x, xh, *dy, s, t, b);
@@ -257,6 +295,26 @@ mod tests {
         let (dx1, ds1) = backward_in_place(&x, &x_hat, dy.clone(), &one, Layout::Blocks(x.len()), b, 0.5);
         assert_eq!(dx0.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), dx1.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
         assert_eq!(ds0[0].to_bits(), ds1[0].to_bits());
+    }
+
+    #[test]
+    fn parallel_large_block_is_bit_identical_to_the_reference() {
+        // One scale over 5.5 chunks (the parallel path), mixed signs so the f64 sum's order
+        // matters, some values clipped on each side.
+        let b = Bounds { qmin: -128, qmax: 127, zero_point: 7 };
+        let n = 5 * PARALLEL_CHUNK + PARALLEL_CHUNK / 2;
+        let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.6180339).sin() * 14.0 + (i % 97) as f32 * 1e-3).collect();
+        let x_hat: Vec<f32> = x.iter().map(|v| (v * 10.0).round() / 10.0).collect();
+        let dy: Vec<f32> = (0..n).map(|i| (i as f32 * 2.718).cos() * 1e-3).collect();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        for scales in [vec![0.1f32], vec![0.1f32, 0.05]] {
+            let layout = Layout::Blocks(n.div_ceil(scales.len()));
+            let (dx0, ds0) = backward(&x, &x_hat, &dy, &scales, |i| layout.channel(i), b, 0.01);
+            let (dx1, ds1) = pool.install(|| backward_in_place(&x, &x_hat, dy.clone(), &scales, layout, b, 0.01));
+            assert!(dx0.iter().zip(&dx1).all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert!(dx0.iter().any(|&v| v == 0.0) && dx0.iter().any(|&v| v != 0.0), "some clipped, some inside");
+            assert_eq!(ds0.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), ds1.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        }
     }
 
     #[test]
