@@ -1,9 +1,11 @@
-//! Why a long-running QAT state gets slower: counts the subnormal values in the Adam state
-//! of ecg-ae's fine-tuning (lr 1e-5, batch 32) every 250 steps, with the step time of the last
-//! 250. Weights whose gradient stays exactly 0 (clipped or dead units) see their first moment
-//! decay by 0.9 per step into the subnormal range after ~700 steps, where it sticks at the
-//! smallest subnormal (0.9 * 2^-149 rounds back to 2^-149); every Adam step then pays x86's
-//! microcode assist on those values (docs/performance.md, "QAT step").
+//! Adam's state over a long fine-tuning: counts the subnormal and the zero values in the Adam
+//! moments of ecg-ae's fine-tuning (lr 1e-5, batch 32) every 250 steps, with the step time of
+//! the last 250. Weights whose gradient stays exactly 0 (clipped or dead units) see their first
+//! moment decay by 0.9 per step; without a flush it would reach the subnormal range after ~700
+//! steps and stick at the smallest subnormal (0.9 * 2^-149 rounds back to 2^-149), costing
+//! x86 a microcode assist per value and step. `nn::optim` flushes subnormal moments to 0, so
+//! the subnormal counts here stay 0 and the zero counts grow instead (docs/performance.md,
+//! "QAT step").
 //!
 //! `cargo run --release -p exactq-benches --example qat_adam_subnormals` (data in ../shared/data)
 
