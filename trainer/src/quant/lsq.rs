@@ -157,23 +157,12 @@ fn block_parallel(x: &[f32], x_hat: &[f32], dy: &mut [f32], scale: f32, t: (f64,
         .zip(x.par_iter().zip(x_hat.par_iter()))
         .with_min_len(PARALLEL_CHUNK)
         .map(|(dy, (&x, &xh))| {
-            let (dx, d) = backward_one_select(x, xh, *dy, scale, t, b);
+            let (dx, d) = backward_one(x, xh, *dy, scale, Some(t), b);
             *dy = dx;
             d
         })
         .collect_into_vec(&mut terms);
     terms.iter().fold(acc, |sum, &d| sum + d)
-}
-
-/// [`backward_one`] with thresholds, written with selects instead of branches so the loop
-/// vectorises; same values (a NaN `x` compares false both ways and counts as inside, as there).
-#[inline(always)]
-fn backward_one_select(x: f32, x_hat: f32, dy: f32, scale: f32, (lo, hi): (f64, f64), b: Bounds) -> (f32, f64) {
-    let xd = f64::from(x);
-    let (below, above) = (xd < lo, xd > hi);
-    let inside = (x_hat - x) / scale;
-    let d = if below { (b.qmin - b.zero_point) as f32 } else if above { (b.qmax - b.zero_point) as f32 } else { inside };
-    (if below || above { 0.0 } else { dy }, f64::from(dy) * f64::from(d))
 }
 
 /// Backward of a quantizer whose scales are shared as `layout` says: returns `(dL/dx, dL/ds per
