@@ -42,6 +42,11 @@ proptest! {
     }
 
     #[test]
+    fn weight_quantizer_is_quantize_clamped_to_minus_127((s, w) in scale().prop_flat_map(|s| (Just(s), value(s)))) {
+        prop_assert_eq!(quantize_weight_symmetric(w, s), oracle_quantize(w, s, 0).max(-127));
+    }
+
+    #[test]
     fn round_half_away_is_exact(bits in 0u32..0x5D00_0000, negative in any::<bool>(), half in -2000i32..2000, pick in 0u8..3) {
         // Arbitrary magnitudes below ~5.7e17 (all exponents), and exact ties k + 1/2.
         let v = if pick == 0 { half as f32 + 0.5 } else { f32::from_bits(bits) };
@@ -186,4 +191,36 @@ fn round_half_away_to_i32_on_every_float() {
         let x = f32::from_bits(bits);
         assert_eq!(round_half_away_f32_to_i32(x), round_to_i32_reference(x), "{bits:#010x}");
     }
+}
+
+/// [`quantize_weight_symmetric`] against `quantize_f32(.., 0).max(-127)` for the quotient `y`
+/// (scale 1: `y / 1 == y`) of every `step`th float, and of edges around ties and the bounds.
+fn weight_quantizer_agrees(step: usize) {
+    let edges = [
+        0.0f32, -0.0, 0.5, -0.5, 1.5, -1.5, 126.5, -126.5, 127.0, -127.0, 127.5, -127.5, 128.0, -128.0,
+        128.5, -128.5, 0.49999997, -0.49999997, 4194303.5, 8388607.5, 3e9, f32::MAX, f32::MIN,
+        f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -f32::NAN, 1e-45, -1e-45,
+    ];
+    let check = |y: f32| assert_eq!(quantize_weight_symmetric(y, 1.0), quantize_f32(y, 1.0, 0).max(-127), "{:#010x}", y.to_bits());
+    for y in edges {
+        check(y);
+        check(f32::from_bits(y.to_bits().wrapping_sub(1)));
+        check(f32::from_bits(y.to_bits().wrapping_add(1)));
+    }
+    for bits in (0..=u32::MAX).step_by(step) {
+        check(f32::from_bits(bits));
+    }
+}
+
+#[test]
+fn weight_quantizer_matches_quantize_on_edges_and_a_sample_of_all_floats() {
+    weight_quantizer_agrees(4099);
+}
+
+/// All 2^32 quotients: `cargo test -p exactq-core --release --test arith_quantize -- --ignored
+/// weight_quantizer_on_every_float`.
+#[test]
+#[ignore]
+fn weight_quantizer_on_every_float() {
+    weight_quantizer_agrees(1);
 }

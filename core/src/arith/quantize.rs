@@ -58,6 +58,33 @@ pub fn quantize_f32(x: f32, scale: f32, zero_point: i32) -> i8 {
         .clamp(i8::MIN as i32, i8::MAX as i32) as i8
 }
 
+/// The QAT weight quantizer for a given (learned) scale: `max(quantize_f32(w, scale, 0), -127)`,
+/// symmetric int8 in [-127, 127] as the TFLite weight spec requires — the weights an exported
+/// model stores.
+///
+/// Written without branches or a saturating float → int conversion, so a loop over a tensor
+/// vectorises (fine-tuning re-quantizes every weight at every step). Why it equals the
+/// composition for every f32 quotient `y = w / scale` (`core/tests/arith_quantize.rs` checks
+/// all 2^32 in an ignored test, a sample always):
+/// - NaN → 0, as `as` does; rounding is monotonic and ±127 are integers, so clamping `y` to
+///   [-127, 127] before rounding gives the clamp of the rounded value;
+/// - adding `1.5 · 2^23` rounds `|y| ≤ 127` to the nearest integer `n` (ties to even) and leaves
+///   `n` in the low significand bits; `y - n` is exact, and where it is ±1/2 (a tie) the result
+///   steps away from zero, as `std::round`.
+#[inline]
+pub fn quantize_weight_symmetric(w: f32, scale: f32) -> i8 {
+    const MAGIC: f32 = 12_582_912.0;
+    let y = w / scale;
+    let y = if y.is_nan() { 0.0 } else { y };
+    let y = if y < -127.0 { -127.0 } else if y > 127.0 { 127.0 } else { y };
+    let shifted = y + MAGIC;
+    let n = shifted - MAGIC;
+    let frac = y - n;
+    let q = shifted.to_bits() as i32 - MAGIC.to_bits() as i32;
+    let away = (frac == 0.5 && y > 0.0) as i32 - (frac == -0.5 && y < 0.0) as i32;
+    (q + away) as i8
+}
+
 /// One value, TFLite DEQUANTIZE int8 → float: `f32(f64(scale) * (q - zp))`.
 #[inline]
 pub fn dequantize_i8(q: i8, scale: f32, zero_point: i32) -> f32 {

@@ -3,7 +3,7 @@
 //! forward and the trainer-side evaluation run, so it must match the interpreter op for op.
 
 use exactq_core::arith::multiplier::{add_multipliers, conv_per_channel_multipliers, requantize_multiplier};
-use exactq_core::arith::quantize::{dequantize_slice, quantize_bias, quantize_f32, quantize_slice};
+use exactq_core::arith::quantize::{dequantize_slice, quantize_bias, quantize_slice, quantize_weight_symmetric};
 use exactq_core::arith::{activation_range, FloatScales, Profile, QuantizedMultiplier, Requant};
 use exactq_core::kernels::{self, Padding, Shape4};
 use rayon::prelude::*;
@@ -21,11 +21,13 @@ fn core_err(what: impl Into<String>) -> impl FnOnce(exactq_core::Error) -> Quant
 }
 
 /// Symmetric int8 weights for given per-channel scales: `max(quantize(w, s_c, 0), -127)`
-/// (core's TFLite QUANTIZE rounding; -128 is excluded as the TFLite weight spec requires).
-/// `layout` says which scale each element uses.
+/// (core's [`quantize_weight_symmetric`]; -128 is excluded as the TFLite weight spec requires).
+/// `layout` says which scale each element uses. Runs at every fine-tuning step; the AVX2 clone
+/// vectorises the loop (same bits: the core function has no float → int `as`).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 pub fn quantize_weights(w: &[f32], scales: &[f32], layout: Layout) -> Vec<i8> {
     let mut q = vec![0i8; w.len()];
-    layout.map_with_scales(w, scales, &mut q, |v, s| quantize_f32(v, s, 0).max(-127));
+    layout.map_with_scales(w, scales, &mut q, quantize_weight_symmetric);
     q
 }
 
