@@ -150,8 +150,7 @@ const PARALLEL_CHUNK: usize = 1 << 15;
 /// per-value terms (`dL/dx` in place, the f64 scale-gradient term aside) are independent, so
 /// threads compute them; the scale gradient is then summed on this thread in value order,
 /// because f64 addition is not associative and the serial order is what fixes its bits.
-/// (Computing the terms first pays only with threads: on one thread, for ecg-ae's small
-/// blocks, the value-by-value loop measured faster.)
+/// (On one thread, [`block_serial`] computes the terms the same way, 64 at a time on the stack.)
 fn block_parallel(x: &[f32], x_hat: &[f32], dy: &mut [f32], scale: f32, t: (f64, f64), b: Bounds, acc: f64) -> f64 {
     use rayon::prelude::*;
     let mut terms = Vec::with_capacity(dy.len());
