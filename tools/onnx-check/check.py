@@ -4,7 +4,7 @@
   check.py checker FILE.onnx...          onnx.checker.check_model (full check) on every file
   check.py run FILE.onnx NPY_DIR         accuracy and int8 mismatches vs exactq's interpreter
   check.py random FILE.onnx EXQ_OUT.npy INPUTS.npy
-                                         (used by `run.sh zoo`) mismatches on given inputs
+                                         (used by `run.sh tflite`) mismatches on given inputs
 
 NPY_DIR holds what `exactq export MODEL --format onnx --dataset ... --npy-dir` writes: inputs.npy (int8 NHWC,
 quantized by the core exactly as the device sees them), labels.npy, exactq.npy (the core
@@ -69,7 +69,7 @@ def main(argv):
         run(argv[1], argv[2])
     elif len(argv) == 4 and argv[0] == "random":
         x, ref = np.load(argv[3]), np.load(argv[2])
-        print(argv[1])
+        print(f"{argv[1]} on {argv[3]} ({len(x)} samples)")
         report("onnxruntime", run_ort(argv[1], x), ref, None)
         report("openvino", run_openvino(argv[1], x), ref, None)
     else:

@@ -7,6 +7,11 @@
 #   tools/onnx-check/run.sh check MODEL.exq DATASET [SAMPLES]
 #                                           export, run in ONNX Runtime and OpenVINO over the
 #                                           test set, print accuracy and int8 mismatches
+#   tools/onnx-check/run.sh tflite [OUT_DIR] [NAME...]
+#                                           import TFLite fixtures (default: the standalone PAD,
+#                                           RELU, RELU6 ones), export them and their first op
+#                                           alone, print int8 mismatches vs exactq on each
+#                                           input set (fixture samples, random, exhaustive)
 # Exit 0 with a printed "skipped" when PyPI is unreachable and the venv does not exist yet.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -36,6 +41,16 @@ case "${1:-}" in
       --dataset "$dataset" --npy-dir "$out" ${samples:+--samples "$samples"}
     "$py" "$here/check.py" run "$out/model.onnx" "$out"
     ;;
+  tflite)
+    out="${2:-target/onnx-tflite}"
+    cargo run -q --release -p exactq-trainer --example onnx_blobs -- tflite trainer/tests/fixtures/tflite "$out" "${@:3}"
+    "$py" "$here/check.py" checker "$out"/*.onnx
+    # <stem>.<set>.inputs.npy and <stem>.<set>.exactq.npy run through <stem>.onnx.
+    for x in "$out"/*.inputs.npy; do
+      base="${x%.inputs.npy}"
+      "$py" "$here/check.py" random "${base%.*}.onnx" "$base.exactq.npy" "$x"
+    done
+    ;;
   *)
-    sed -n 2,10p "$0"; exit 2 ;;
+    sed -n 2,15p "$0"; exit 2 ;;
 esac

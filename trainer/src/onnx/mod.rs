@@ -5,7 +5,9 @@
 //! exported. Every int8 activation of the blob is a uint8 ONNX value (`q + 128`, zero point
 //! `zp + 128`: the form ONNX Runtime fuses into its integer QLinear kernels on x86); an op becomes
 //! `DequantizeLinear` of its inputs, the float op, the fused activation as `Relu`/`Clip`, and
-//! `QuantizeLinear` to its output's scale and zero point. Weights are int8 initializers with
+//! `QuantizeLinear` to its output's scale and zero point (two exceptions that keep the blob's
+//! integers: PAD pads the uint8 value itself, RELU6 quantizes with its *input's* parameters, as
+//! TFLite Micro ignores the output's). Weights are int8 initializers with
 //! per-channel scales on axis 0, biases int32 initializers with their own `DequantizeLinear`.
 //! ONNX is NCHW where the blob is NHWC: the graph input and output stay NHWC (so the same
 //! bytes feed both runtimes): `Transpose` nodes convert the layout at the edges and around
@@ -125,8 +127,13 @@ impl Writer<'_, '_> {
     fn quantize_into(&mut self, x: &str, out: TensorIndex, act_min: i32, act_max: i32) -> Result<()> {
         let (s, zp) = self.act_quant(out)?;
         let x = self.activation(x, s, zp, act_min, act_max);
-        let (sn, zpn) = self.act_params(out)?;
-        self.add_node("QuantizeLinear", &[&x, &sn, &zpn], &[&name(out)], &[]);
+        self.quantize_with(&x, out, &name(out))
+    }
+
+    /// `QuantizeLinear(x_float) → out_name` with the scale and zero point of activation `q`.
+    fn quantize_with(&mut self, x: &str, q: TensorIndex, out_name: &str) -> Result<()> {
+        let (sn, zpn) = self.act_params(q)?;
+        self.add_node("QuantizeLinear", &[x, &sn, &zpn], &[out_name], &[]);
         Ok(())
     }
 
@@ -139,14 +146,23 @@ impl Writer<'_, '_> {
         if full_low && full_high {
             return x.to_string();
         }
-        let y = self.fresh("act");
         if act_min == zp && full_high {
+            let y = self.fresh("act");
             self.add_node("Relu", &[x], &[&y], &[]);
+            y
         } else {
-            let lo = if full_low { String::new() } else { self.scalar_f32("clip_min", s * (act_min - zp) as f32) };
-            let hi = if full_high { String::new() } else { self.scalar_f32("clip_max", s * (act_max - zp) as f32) };
-            self.add_node("Clip", &[x, &lo, &hi], &[&y], &[]);
+            self.clip(x, s, zp, (!full_low).then_some(act_min), (!full_high).then_some(act_max))
         }
+    }
+
+    /// `Clip` of the float `x` at the dequantized int8 bounds (`s · (bound − zp)` in f32, the
+    /// product `DequantizeLinear` forms, so a clipped value quantizes back to the bound exactly);
+    /// `None` leaves that side open.
+    fn clip(&mut self, x: &str, s: f32, zp: i32, lo: Option<i32>, hi: Option<i32>) -> String {
+        let lo = lo.map_or_else(String::new, |b| self.scalar_f32("clip_min", s * (b - zp) as f32));
+        let hi = hi.map_or_else(String::new, |b| self.scalar_f32("clip_max", s * (b - zp) as f32));
+        let y = self.fresh("act");
+        self.add_node("Clip", &[x, &lo, &hi], &[&y], &[]);
         y
     }
 
@@ -341,8 +357,7 @@ impl Writer<'_, '_> {
                 } else {
                     // [n, c]: quantize [n, c, 1, 1], then flatten the int8 value.
                     let q = self.fresh("gap_q");
-                    let (sn, zpn) = self.act_params(d.output)?;
-                    self.add_node("QuantizeLinear", &[&y, &sn, &zpn], &[&q], &[]);
+                    self.quantize_with(&y, d.output, &q)?;
                     self.add_node("Flatten", &[&q], &[&name(d.output)], &[("axis", Attr::Int(1))]);
                     Ok(())
                 }
@@ -374,8 +389,40 @@ impl Writer<'_, '_> {
                 let x = self.float_of(d.input)?;
                 self.quantize_into(&x, d.output, -128, 127)
             }
-            // Standalone PAD, RELU and RELU6 (TFLite imports; the zoo fuses activations).
-            other => bail!("op {index} ({}) has no ONNX export", other.name()),
+            // Standalone PAD, RELU and RELU6 come from TFLite imports (the zoo fuses activations).
+            OpDesc::Pad(d) => {
+                // The blob copies the int8 values and fills the border with `pad_value` (the
+                // output zero point; the loader requires equal input and output quantization):
+                // the same integers on the uint8 value, no DequantizeLinear/QuantizeLinear.
+                if d.before[0] != 0 || d.after[0] != 0 {
+                    bail!("op {index} (pad): padding the batch dimension is not exported (the ONNX batch dimension is symbolic)");
+                }
+                // ONNX `pads`: every axis's begin, then every axis's end, in the graph's NCHW order.
+                let nchw = |p: [u16; 4]| NHWC_TO_NCHW.map(|k| i64::from(p[k as usize]));
+                let pads = self.ints_i64("pads", &[nchw(d.before), nchw(d.after)].concat());
+                let value = self.zero_point_u8(i32::from(d.pad_value));
+                self.add_node("Pad", &[&name(d.input), &pads, &value], &[&name(d.output)], &[]);
+                Ok(())
+            }
+            OpDesc::Relu(d) => {
+                // The core's clamp `[max(−128, zp_out), 127]` after the rescale is what
+                // `QuantizeLinear` to the output gives a non-negative value.
+                let x = self.float_of(d.input)?;
+                let y = self.fresh("relu");
+                self.add_node("Relu", &[&x], &[&y], &[]);
+                self.quantize_into(&y, d.output, -128, 127)
+            }
+            OpDesc::Relu6(d) => {
+                // TFLM clamps the int8 values to `[zp_in, q_in(6)]` and keeps them, whatever
+                // quantization the output declares. So: Clip at those bounds in the input's
+                // units and QuantizeLinear with the *input's* scale and zero point (integer
+                // exact); t{output} then holds the blob's integers, and its readers dequantize
+                // them with the output's parameters, as the blob's readers do.
+                let (s, zp) = self.act_quant(d.input)?;
+                let x = self.float_of(d.input)?;
+                let y = self.clip(&x, s, zp, Some(d.bounds.min), Some(d.bounds.max));
+                self.quantize_with(&y, d.input, &name(d.output))
+            }
         }
     }
 
