@@ -76,7 +76,7 @@ pub fn quantize_weight_symmetric(w: f32, scale: f32) -> i8 {
     const MAGIC: f32 = 12_582_912.0;
     let y = w / scale;
     let y = if y.is_nan() { 0.0 } else { y };
-    let y = if y < -127.0 { -127.0 } else if y > 127.0 { 127.0 } else { y };
+    let y = y.clamp(-127.0, 127.0);
     let shifted = y + MAGIC;
     let n = shifted - MAGIC;
     let frac = y - n;

@@ -52,7 +52,7 @@ impl Device {
     /// Quantizes float samples (core QUANTIZE with the blob's input parameters) and runs them
     /// one by one; returns the int8 outputs, concatenated.
     pub fn run(&mut self, x: &[f32]) -> Result<Vec<i8>, QuantError> {
-        if self.input_len == 0 || x.len() % self.input_len != 0 {
+        if self.input_len == 0 || !x.len().is_multiple_of(self.input_len) {
             return Err(QuantError::Invalid(format!("{} input values for samples of {}", x.len(), self.input_len)));
         }
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
