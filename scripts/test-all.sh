@@ -44,3 +44,6 @@ scripts/check-guide.sh
 
 echo "== ONNX export of every zoo model passes onnx.checker (cached venv .venv-onnx/; ~1-2 min warm)"
 tools/onnx-check/run.sh zoo
+
+echo "== ONNX export of TFLite-imported PAD / RELU / RELU6 in ONNX Runtime and OpenVINO: each op alone equal to exactq on every input, whole fixtures within 1 (~30 s)"
+tools/onnx-check/run.sh tflite

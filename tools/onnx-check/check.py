@@ -3,8 +3,9 @@
 
   check.py checker FILE.onnx...          onnx.checker.check_model (full check) on every file
   check.py run FILE.onnx NPY_DIR         accuracy and int8 mismatches vs exactq's interpreter
-  check.py random FILE.onnx EXQ_OUT.npy INPUTS.npy
-                                         (used by `run.sh tflite`) mismatches on given inputs
+  check.py random FILE.onnx EXQ_OUT.npy INPUTS.npy [MAX_DIFF]
+                                         (used by `run.sh tflite`) mismatches on given inputs;
+                                         exit 1 when an output differs by more than MAX_DIFF
 
 NPY_DIR holds what `exactq export MODEL --format onnx --dataset ... --npy-dir` writes: inputs.npy (int8 NHWC,
 quantized by the core exactly as the device sees them), labels.npy, exactq.npy (the core
@@ -50,6 +51,7 @@ def report(name, y, ref, labels):
         acc = float((y.reshape(len(labels), -1).argmax(1) == labels).mean() * 100)
         line += f", accuracy {acc:.2f}%"
     print(line)
+    return int(diff.max())
 
 
 def run(path, npy_dir):
@@ -67,11 +69,13 @@ def main(argv):
         check(argv[1:])
     elif len(argv) == 3 and argv[0] == "run":
         run(argv[1], argv[2])
-    elif len(argv) == 4 and argv[0] == "random":
+    elif len(argv) in (4, 5) and argv[0] == "random":
         x, ref = np.load(argv[3]), np.load(argv[2])
         print(f"{argv[1]} on {argv[3]} ({len(x)} samples)")
-        report("onnxruntime", run_ort(argv[1], x), ref, None)
-        report("openvino", run_openvino(argv[1], x), ref, None)
+        worst = max(report("onnxruntime", run_ort(argv[1], x), ref, None), report("openvino", run_openvino(argv[1], x), ref, None))
+        if len(argv) == 5 and worst > int(argv[4]):
+            print(f"FAIL: {argv[1]}: an output differs by {worst}, more than {argv[4]}")
+            return 1
     else:
         print(__doc__, file=sys.stderr)
         return 2
