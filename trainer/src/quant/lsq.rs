@@ -146,54 +146,60 @@ fn backward_one(x: f32, x_hat: f32, dy: f32, scale: f32, t: Option<(f64, f64)>, 
 /// whole batch: resnet8's first layers hold 400 K values per batch of 32).
 const PARALLEL_CHUNK: usize = 1 << 15;
 
-/// One large block of [`backward_in_place`] on rayon's pool, bit for bit the serial loop: the
-/// per-value terms (`dL/dx` in place, the f64 scale-gradient term aside) are independent, so
-/// threads compute them; the scale gradient is then summed on this thread in value order,
-/// because f64 addition is not associative and the serial order is what fixes its bits.
-/// (On one thread, [`block_serial`] computes the terms the same way, 64 at a time on the stack.)
-fn block_parallel(x: &[f32], x_hat: &[f32], dy: &mut [f32], scale: f32, t: (f64, f64), b: Bounds, acc: f64) -> f64 {
-    use rayon::prelude::*;
-    let mut terms = Vec::with_capacity(dy.len());
-    dy.par_iter_mut()
-        .zip(x.par_iter().zip(x_hat.par_iter()))
-        .with_min_len(PARALLEL_CHUNK)
-        .map(|(dy, (&x, &xh))| {
-            let (dx, d) = backward_one(x, xh, *dy, scale, Some(t), b);
-            *dy = dx;
-            d
-        })
-        .collect_into_vec(&mut terms);
-    terms.iter().fold(acc, |sum, &d| sum + d)
-}
-
-/// Values whose terms [`block_serial`] computes together before adding them in order.
-const TERMS: usize = 64;
-
-/// One block of [`backward_in_place`] with one scale on this thread, bit for bit
-/// [`backward_one`] value by value: per group of [`TERMS`] values, a branch-free loop writes
-/// `dL/dx` over `dy` and the f64 scale-gradient terms into a stack array, then the terms are
-/// added to the sum in value order. Fused into one loop, the sum was spilled to the stack and
-/// each value waited on a store, a reload and a data-dependent branch (the clip test: about
-/// half of a ReLU layer's values are clipped below).
+/// [`backward_one`] for values sharing one normal scale, without branches: writes `dL/dx` over
+/// `dy` and each value's f64 scale-gradient term into `terms` (same length). The terms are
+/// summed by the caller, in value order, the order that fixes the sum's bits.
 ///
-/// The compiler vectorises the first loop only with blends (AVX): the AVX2 clone is picked at
-/// run time. The same IEEE operations in the same order (Rust never fuses a multiply and an
-/// add on its own), so every clone gives the same bits.
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn block_serial(x: &[f32], x_hat: &[f32], dy: &mut [f32], scale: f32, (lo, hi): (f64, f64), b: Bounds, mut sum: f64) -> f64 {
+/// The compiler vectorises this loop only with blends (AVX), so its callers have AVX2 clones
+/// picked at run time, and it is always inlined into them. The same IEEE operations as
+/// `backward_one` (Rust never fuses a multiply and an add on its own), so every clone gives the
+/// same bits; the tests compare them with the oracle.
+#[inline(always)]
+fn terms(x: &[f32], x_hat: &[f32], dy: &mut [f32], terms: &mut [f64], scale: f32, (lo, hi): (f64, f64), b: Bounds) {
     let d_below = f64::from((b.qmin - b.zero_point) as f32);
     let d_above = f64::from((b.qmax - b.zero_point) as f32);
-    let mut terms = [0.0f64; TERMS];
+    for (((&x, &xh), dy), term) in x.iter().zip(x_hat).zip(dy.iter_mut()).zip(terms.iter_mut()) {
+        let (below, above) = (f64::from(x) < lo, f64::from(x) > hi);
+        let inside = !(below | above);
+        // `dy · d` with `d` the step derivative of backward_one (selects, not branches).
+        let d = if inside { f64::from((xh - x) / scale) } else if below { d_below } else { d_above };
+        *term = f64::from(*dy) * d;
+        *dy = if inside { *dy } else { 0.0 };
+    }
+}
+
+/// One large block of [`backward_in_place`] on rayon's pool: tasks of [`PARALLEL_CHUNK`]
+/// values compute their [`terms`] into one buffer, then this thread adds them in value order.
+fn block_parallel(x: &[f32], x_hat: &[f32], dy: &mut [f32], scale: f32, t: (f64, f64), b: Bounds, acc: f64) -> f64 {
+    use rayon::prelude::*;
+    let mut buf = vec![0.0f64; dy.len()];
+    dy.par_chunks_mut(PARALLEL_CHUNK)
+        .zip(buf.par_chunks_mut(PARALLEL_CHUNK))
+        .zip(x.par_chunks(PARALLEL_CHUNK).zip(x_hat.par_chunks(PARALLEL_CHUNK)))
+        .for_each(|((dy, buf), (x, xh))| task_terms(x, xh, dy, buf, scale, t, b));
+    buf.iter().fold(acc, |sum, &d| sum + d)
+}
+
+/// [`terms`] of one task of [`block_parallel`], in the best clone for this CPU.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn task_terms(x: &[f32], x_hat: &[f32], dy: &mut [f32], buf: &mut [f64], scale: f32, t: (f64, f64), b: Bounds) {
+    terms(x, x_hat, dy, buf, scale, t, b);
+}
+
+/// Values whose [`terms`] [`block_serial`] computes together, on the stack, before adding them.
+const TERMS: usize = 64;
+
+/// One block of [`backward_in_place`] on this thread, in groups of [`TERMS`] values: their
+/// terms, then their sum in value order. (Fused into one value-by-value loop, the sum was
+/// spilled to the stack and each value waited on a store, a reload and a data-dependent clip
+/// branch: about half of a ReLU layer's values are clipped below.)
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn block_serial(x: &[f32], x_hat: &[f32], dy: &mut [f32], scale: f32, t: (f64, f64), b: Bounds, mut sum: f64) -> f64 {
+    let mut buf = [0.0f64; TERMS];
     for ((x, x_hat), dy) in x.chunks(TERMS).zip(x_hat.chunks(TERMS)).zip(dy.chunks_mut(TERMS)) {
-        for (((&x, &xh), dy), term) in x.iter().zip(x_hat).zip(dy.iter_mut()).zip(terms.iter_mut()) {
-            let (below, above) = (f64::from(x) < lo, f64::from(x) > hi);
-            let inside = !(below | above);
-            // `dy · d` with `d` the step derivative of backward_one (selects, not branches).
-            let d = if inside { f64::from((xh - x) / scale) } else if below { d_below } else { d_above };
-            *term = f64::from(*dy) * d;
-            *dy = if inside { *dy } else { 0.0 };
-        }
-        for &term in &terms[..x.len()] {
+        let buf = &mut buf[..x.len()];
+        terms(x, x_hat, dy, buf, scale, t, b);
+        for &term in buf.iter() {
             sum += term;
         }
     }
