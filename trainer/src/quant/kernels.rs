@@ -331,7 +331,7 @@ pub fn quantize_input(model: &QuantModel, x: &[f32]) -> Result<Vec<i8>, QuantErr
 /// (the same floats, without an f64 product per value).
 pub fn dequantize(model: &QuantModel, t: usize, q: &[i8]) -> Result<Vec<f32>, QuantError> {
     let (s, zp) = model.tensor_quant(t)?;
-    let levels: Vec<i8> = (i8::MIN..=i8::MAX).collect();
+    let levels: [i8; 256] = std::array::from_fn(|i| (i as i32 - 128) as i8);
     let mut table = [0.0f32; 256];
     dequantize_slice(&levels, s, zp, &mut table).map_err(core_err(format!("dequantizing `{}`", model.tensors[t].name)))?;
     let mut y = vec![0.0f32; q.len()];

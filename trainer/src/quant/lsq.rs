@@ -147,7 +147,7 @@ fn backward_one(x: f32, x_hat: f32, dy: f32, scale: f32, t: Option<(f64, f64)>, 
 const PARALLEL_CHUNK: usize = 1 << 15;
 
 /// [`backward_one`] for values sharing one normal scale, without branches: writes `dL/dx` over
-/// `dy` and each value's f64 scale-gradient term into `terms` (same length). The terms are
+/// `dy` and each value's f64 scale-gradient term into `out` (same length). The terms are
 /// summed by the caller, in value order, the order that fixes the sum's bits.
 ///
 /// The compiler vectorises this loop only with blends (AVX), so its callers have AVX2 clones
@@ -155,10 +155,10 @@ const PARALLEL_CHUNK: usize = 1 << 15;
 /// `backward_one` (Rust never fuses a multiply and an add on its own), so every clone gives the
 /// same bits; the tests compare them with the oracle.
 #[inline(always)]
-fn terms(x: &[f32], x_hat: &[f32], dy: &mut [f32], terms: &mut [f64], scale: f32, (lo, hi): (f64, f64), b: Bounds) {
+fn terms(x: &[f32], x_hat: &[f32], dy: &mut [f32], out: &mut [f64], scale: f32, (lo, hi): (f64, f64), b: Bounds) {
     let d_below = f64::from((b.qmin - b.zero_point) as f32);
     let d_above = f64::from((b.qmax - b.zero_point) as f32);
-    for (((&x, &xh), dy), term) in x.iter().zip(x_hat).zip(dy.iter_mut()).zip(terms.iter_mut()) {
+    for (((&x, &xh), dy), term) in x.iter().zip(x_hat).zip(dy.iter_mut()).zip(out.iter_mut()) {
         let (below, above) = (f64::from(x) < lo, f64::from(x) > hi);
         let inside = !(below | above);
         // `dy · d` with `d` the step derivative of backward_one (selects, not branches).
@@ -217,12 +217,8 @@ pub fn backward_in_place(x: &[f32], x_hat: &[f32], mut dy: Vec<f32>, scales: &[f
         Layout::Blocks(n) => {
             let n = n.max(1);
             for (((x, xh), dy), (&s, acc)) in x.chunks(n).zip(x_hat.chunks(n)).zip(dy.chunks_mut(n)).zip(scales.iter().zip(ds.iter_mut())) {
-                let t = thresholds(s, b);
-                if let Some(t) = t.filter(|_| dy.len() >= 2 * PARALLEL_CHUNK && rayon::current_num_threads() > 1) {
-                    *acc = block_parallel(x, xh, dy, s, t, b, *acc);
-                    continue;
-                }
-                *acc = match t {
+                *acc = match thresholds(s, b) {
+                    Some(t) if dy.len() >= 2 * PARALLEL_CHUNK && rayon::current_num_threads() > 1 => block_parallel(x, xh, dy, s, t, b, *acc),
                     Some(t) => block_serial(x, xh, dy, s, t, b, *acc),
                     None => x.iter().zip(xh).zip(dy.iter_mut()).fold(*acc, |sum, ((&x, &xh), dy)| {
                         let (dx, d) = backward_one(x, xh, *dy, s, None, b);
